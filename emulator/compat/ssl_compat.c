@@ -1,0 +1,10 @@
+/* OpenSSL 3 renamed SSL_get_peer_certificate to SSL_get1_peer_certificate and
+ * kept the old name only as a macro; civetweb 1.15 looks the old name up with
+ * dlsym and crashes when it is missing. This library provides it. */
+#include <openssl/ssl.h>
+
+X509 *SSL_get_peer_certificate(const SSL *s);
+X509 *SSL_get_peer_certificate(const SSL *s)
+{
+    return SSL_get1_peer_certificate(s);
+}

@@ -1,0 +1,44 @@
+/* Internal wiring between emu.c (start-up, shared state) and the components
+ * it starts. Each component owns its state; emu.c only holds the pointer and
+ * calls the hooks in order: config, data dir and clock, TLS, directory,
+ * control API, Entra ID (entra, imds, arc), then later services. */
+#ifndef EMU_SERVICES_H
+#define EMU_SERVICES_H
+
+#include <cjson/cJSON.h>
+#include "core/err.h"
+
+struct emu;
+struct emu_directory;
+
+/* The emulator config document (the --config JSON, or an empty object). */
+const cJSON *emu_config(const struct emu *e);
+/* Port for a service from config "ports": {"entra": 0, ...}; 0 when absent. */
+int emu_config_port(const struct emu *e, const char *service);
+
+/* Directory (identity.c): identities, roles, tenant, token signing key.
+ * Loaded from the data dir when present, else made from config "identities"
+ * (or the default set: renewer, sync, reader, admin) and saved. */
+enum clc_err emu_directory_new(struct emu *e, struct emu_directory **out, struct clc_errinfo *ei);
+void emu_directory_free(struct emu_directory *d);
+struct emu_directory *emu_directory_of(const struct emu *e);
+const char *emu_directory_tenant(const struct emu_directory *d);
+/* {"renewer": {"client_id": .., "client_secret": ..}, ...} for the endpoints file. */
+cJSON *emu_directory_endpoints(const struct emu_directory *d);
+
+/* Audience of tokens for the control API (scope: EMU_CONTROL_AUDIENCE "/.default"). */
+#define EMU_CONTROL_AUDIENCE "api://certlc-emulator"
+
+/* Services. Each adds its listeners with emu_service_add. */
+enum clc_err emu_control_mount(struct emu *e, struct clc_errinfo *ei); /* "control" (https) */
+enum clc_err emu_entra_mount(struct emu *e, struct clc_errinfo *ei);   /* "entra" (https),
+                                                                          "imds", "arc" (http) */
+
+/* Control API extension point: later services register handlers for
+ * "/control/<component>/..." (e.g. "keyvault") and for reset/dump. */
+typedef void (*emu_control_reset_fn)(struct emu *e, void *ctx);
+typedef cJSON *(*emu_control_dump_fn)(struct emu *e, void *ctx);
+enum clc_err emu_control_register(struct emu *e, const char *component, emu_control_reset_fn reset,
+                                  emu_control_dump_fn dump, void *ctx);
+
+#endif
