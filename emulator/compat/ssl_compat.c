@@ -3,6 +3,10 @@
  * dlsym and crashes when it is missing. This library provides it. */
 #include <openssl/ssl.h>
 
+/* Without this the macro would rename our definition to
+ * SSL_get1_peer_certificate and make it call itself. */
+#undef SSL_get_peer_certificate
+
 X509 *SSL_get_peer_certificate(const SSL *s);
 X509 *SSL_get_peer_certificate(const SSL *s)
 {
