@@ -112,10 +112,19 @@ enum clc_err clc_err_wrap(struct clc_errinfo *ei, enum clc_err e, const char *fm
     memcpy(old, ei->msg, sizeof old);
     old[sizeof old - 1] = '\0';
 
-    if (old[0] == '\0')
-        snprintf(ei->msg, sizeof ei->msg, "%s", prefix);
-    else
-        snprintf(ei->msg, sizeof ei->msg, "%s: %s", prefix, old);
+    /* Assembled by hand, each piece clipped to the room left, so a long
+     * prefix shortens the old message instead of overflowing. */
+    size_t room = sizeof ei->msg - 1;
+    size_t n = 0;
+    const char *parts[3] = {prefix, old[0] != '\0' ? ": " : "", old};
+    for (int i = 0; i < 3; i++) {
+        size_t k = strlen(parts[i]);
+        if (k > room - n)
+            k = room - n;
+        memcpy(ei->msg + n, parts[i], k);
+        n += k;
+    }
+    ei->msg[n] = '\0';
     flatten(ei->msg);
     return e;
 }

@@ -4,7 +4,7 @@
 #include "core/json.h"
 
 #include <errno.h>
-#include <limits.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +75,7 @@ enum clc_err clc_json_parse(const char *text, size_t len, size_t max, cJSON **ou
         rc = clc_errf(ei, CLC_ERR_INVALID, "JSON: no input");
         goto out;
     }
-    if (len > max) {
+    if (len > max || len == SIZE_MAX) {
         rc = clc_errf(ei, CLC_ERR_LIMIT, "JSON: %zu bytes exceeds the limit of %zu", len, max);
         goto out;
     }
@@ -97,10 +97,12 @@ enum clc_err clc_json_parse(const char *text, size_t len, size_t max, cJSON **ou
         size_t off = end != NULL && end >= copy ? (size_t)(end - copy) : 0;
         if (off > len)
             off = len;
-        if (len == 0 || off >= len)
-            rc = clc_errf(ei, CLC_ERR_PARSE, "JSON: unexpected end of input at byte %zu", off);
+        size_t lead = strspn(copy, " \t\r\n");
+        /* cJSON sometimes stops one byte past the culprit, hence "near". */
+        if (lead == len)
+            rc = clc_errf(ei, CLC_ERR_PARSE, "JSON: empty document");
         else
-            rc = clc_errf(ei, CLC_ERR_PARSE, "JSON: syntax error at byte %zu", off);
+            rc = clc_errf(ei, CLC_ERR_PARSE, "JSON: syntax error near byte %zu", off);
         goto out;
     }
     *out = v;
@@ -303,7 +305,7 @@ enum clc_err clc_json_int_lenient(const cJSON *obj, const char *key, int64_t *ou
     if (r == -2)
         return clc_errf(ei, CLC_ERR_PARSE, "field '%s': integer out of range", key);
     if (r != 0)
-        return clc_errf(ei, CLC_ERR_PARSE, "field '%s': expected integer, got non-numeric string",
+        return clc_errf(ei, CLC_ERR_PARSE, "field '%s': expected integer, got string",
                         key);
     *out = n;
     return CLC_OK;

@@ -1,1 +1,84 @@
-/* placeholder: implementation in progress */
+/* Randomness from OpenSSL's CSPRNG. Ids built here (UUIDs, pop receipts,
+ * nonces) are unguessable, not merely unique. */
+#include "core/rand.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+enum clc_err clc_rand_bytes(void *out, size_t n)
+{
+    unsigned char *p = out;
+    /* RAND_bytes takes an int; large requests go in slices. */
+    while (n > 0) {
+        int chunk = n > (1u << 20) ? (1 << 20) : (int)n;
+        if (RAND_bytes(p, chunk) != 1)
+            return CLC_ERR_CRYPTO;
+        p += chunk;
+        n -= (size_t)chunk;
+    }
+    return CLC_OK;
+}
+
+/* A CSPRNG that cannot produce bytes leaves no safe way to continue: an id
+ * or nonce built from predictable bytes is worse than stopping. */
+static void rand_or_abort(void *out, size_t n)
+{
+    if (clc_rand_bytes(out, n) != CLC_OK)
+        abort();
+}
+
+uint64_t clc_rand_below(uint64_t bound)
+{
+    if (bound <= 1)
+        return 0;
+    /* Values below `limit` fall evenly into bound-sized classes; the few
+     * above it would bias the modulo and are drawn again. Each draw is
+     * accepted with probability > 1/2, so the loop ends quickly; the cap is
+     * only there so that no loop is unbounded. */
+    uint64_t limit = UINT64_MAX - (UINT64_MAX % bound + 1) % bound;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t v;
+        rand_or_abort(&v, sizeof v);
+        if (v <= limit)
+            return v % bound;
+    }
+    abort();
+}
+
+void clc_rand_hex(char *out, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[64];
+    size_t j = 0;
+    while (n > 0) {
+        size_t chunk = n > sizeof b ? sizeof b : n;
+        rand_or_abort(b, chunk);
+        for (size_t i = 0; i < chunk; i++) {
+            out[j++] = hex[b[i] >> 4];
+            out[j++] = hex[b[i] & 0xf];
+        }
+        n -= chunk;
+    }
+    out[j] = '\0';
+    OPENSSL_cleanse(b, sizeof b);
+}
+
+void clc_rand_uuid(char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+    rand_or_abort(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    size_t j = 0;
+    for (size_t i = 0; i < sizeof b; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[j++] = '-';
+        out[j++] = hex[b[i] >> 4];
+        out[j++] = hex[b[i] & 0xf];
+    }
+    out[j] = '\0';
+}

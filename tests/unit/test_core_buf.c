@@ -1,0 +1,162 @@
+/* Tests for core/buf: the hard maximum (exactly at, one past), appendf
+ * growth across the cap, take/reset/cleanup semantics. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+
+static void test_empty(void **state)
+{
+    (void)state;
+    struct clc_buf b;
+    clc_buf_init(&b, 10);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(clc_buf_str(&b), "");
+    size_t n = 99;
+    char *s = clc_buf_take(&b, &n);
+    assert_non_null(s);
+    assert_string_equal(s, "");
+    assert_int_equal(n, 0);
+    free(s);
+    clc_buf_cleanup(&b);
+}
+
+static void test_append_and_limit(void **state)
+{
+    (void)state;
+    struct clc_buf b;
+    clc_buf_init(&b, 8);
+    assert_int_equal(clc_buf_append_str(&b, "abcd"), CLC_OK);
+    assert_int_equal(clc_buf_append(&b, "efg", 3), CLC_OK);
+    assert_int_equal(clc_buf_append_byte(&b, 'h'), CLC_OK);
+    assert_int_equal(b.len, 8);
+    assert_string_equal(clc_buf_str(&b), "abcdefgh");
+    /* One byte past the maximum is refused and the content is unchanged. */
+    assert_int_equal(clc_buf_append_byte(&b, 'i'), CLC_ERR_LIMIT);
+    assert_int_equal(clc_buf_append(&b, "", 0), CLC_OK);
+    assert_int_equal(b.len, 8);
+    assert_string_equal(clc_buf_str(&b), "abcdefgh");
+    assert_true(b.cap <= 9);
+    /* A huge length cannot wrap the size arithmetic. */
+    assert_int_equal(clc_buf_append(&b, "x", SIZE_MAX), CLC_ERR_LIMIT);
+    assert_int_equal(clc_buf_append(&b, "x", SIZE_MAX - 4), CLC_ERR_LIMIT);
+    clc_buf_reset(&b);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(clc_buf_str(&b), "");
+    assert_int_equal(clc_buf_append_str(&b, "12345678"), CLC_OK);
+    clc_buf_cleanup(&b);
+    assert_null(b.data);
+    assert_int_equal(b.max, 8);
+}
+
+static void test_zero_max(void **state)
+{
+    (void)state;
+    struct clc_buf b;
+    clc_buf_init(&b, 0);
+    assert_int_equal(clc_buf_append_byte(&b, 'a'), CLC_ERR_LIMIT);
+    assert_int_equal(clc_buf_appendf(&b, "%s", ""), CLC_OK);
+    assert_string_equal(clc_buf_str(&b), "");
+    clc_buf_cleanup(&b);
+}
+
+static void test_growth(void **state)
+{
+    (void)state;
+    struct clc_buf b;
+    clc_buf_init(&b, 100000);
+    for (int i = 0; i < 10000; i++)
+        assert_int_equal(clc_buf_append(&b, "0123456789", 10), CLC_OK);
+    assert_int_equal(b.len, 100000);
+    assert_int_equal(clc_buf_append_byte(&b, 'x'), CLC_ERR_LIMIT);
+    assert_true(b.cap <= 100001);
+    for (size_t i = 0; i < b.len; i++)
+        assert_int_equal(b.data[i], '0' + (int)(i % 10));
+    assert_int_equal(b.data[b.len], '\0');
+    clc_buf_cleanup(&b);
+}
+
+static void test_appendf(void **state)
+{
+    (void)state;
+    struct clc_buf b;
+    clc_buf_init(&b, 200);
+    assert_int_equal(clc_buf_appendf(&b, "n=%d s=%s", 42, "x"), CLC_OK);
+    assert_string_equal(clc_buf_str(&b), "n=42 s=x");
+    /* Growth from a small capacity to a long formatted record. */
+    char long_s[150];
+    memset(long_s, 'q', sizeof long_s - 1);
+    long_s[sizeof long_s - 1] = '\0';
+    assert_int_equal(clc_buf_appendf(&b, "[%s]", long_s), CLC_OK);
+    assert_int_equal(b.len, 8 + 151);
+    assert_int_equal(b.data[8], '[');
+    assert_int_equal(b.data[b.len - 1], ']');
+    /* Crossing the cap: refused whole, nothing half-written. */
+    size_t before = b.len;
+    assert_int_equal(clc_buf_appendf(&b, "%s", long_s), CLC_ERR_LIMIT);
+    assert_int_equal(b.len, before);
+    assert_int_equal(b.data[b.len], '\0');
+    assert_int_equal(b.data[b.len - 1], ']');
+    /* Exactly up to the cap succeeds. */
+    size_t room = b.max - b.len;
+    assert_int_equal(clc_buf_appendf(&b, "%.*s", (int)room, long_s), CLC_OK);
+    assert_int_equal(b.len, 200);
+    assert_int_equal(clc_buf_appendf(&b, "%c", 'z'), CLC_ERR_LIMIT);
+    clc_buf_cleanup(&b);
+}
+
+static void test_take(void **state)
+{
+    (void)state;
+    struct clc_buf b;
+    clc_buf_init(&b, 64);
+    clc_buf_append_str(&b, "hello");
+    size_t n = 0;
+    char *s = clc_buf_take(&b, &n);
+    assert_string_equal(s, "hello");
+    assert_int_equal(n, 5);
+    /* The buffer is empty and reusable, with its maximum kept. */
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(b.max, 64);
+    assert_int_equal(clc_buf_append_str(&b, "again"), CLC_OK);
+    char *t = clc_buf_take(&b, NULL);
+    assert_string_equal(t, "again");
+    free(s);
+    free(t);
+    clc_buf_cleanup(&b);
+}
+
+static void test_binary_and_cleanse(void **state)
+{
+    (void)state;
+    struct clc_buf b;
+    clc_buf_init(&b, 16);
+    assert_int_equal(clc_buf_append(&b, "a\0b", 3), CLC_OK);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.data, "a\0b", 4);
+    clc_buf_cleanse(&b);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    clc_buf_cleanse(&b);
+    clc_buf_cleanup(NULL);
+    clc_buf_cleanse(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty),   cmocka_unit_test(test_append_and_limit),
+        cmocka_unit_test(test_zero_max), cmocka_unit_test(test_growth),
+        cmocka_unit_test(test_appendf), cmocka_unit_test(test_take),
+        cmocka_unit_test(test_binary_and_cleanse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
