@@ -1,1 +1,680 @@
-/* placeholder: implementation in progress */
+/* The emulator's HTTP layer over civetweb: one listener per service, request
+ * dispatch (decoded path, bounded body, fault injection, routing), reply
+ * helpers with Azure's common headers, and the access log. */
+#include <arpa/inet.h>
+#include <civetweb.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/rand.h"
+#include "emulator/emu_internal.h"
+#include "emulator/request.h"
+#include "emulator/state.h"
+
+#define HEAD_MAX 16384
+#define CLIENT_REQ_ID_MAX 256
+#define READ_CHUNK 16384
+/* Body bytes over the limit read and dropped to answer 413 cleanly. */
+#define DRAIN_MAX ((size_t)4 * 1024 * 1024)
+/* How long stopping keeps waking civetweb before it just waits for it. */
+#define STOP_POKE_MS 3000
+
+/* ---- replies ---- */
+
+static int header_line_ok(const char *h)
+{
+    const char *colon = strchr(h, ':');
+
+    if (colon == NULL || colon == h || strlen(h) > 8192)
+        return 0;
+    for (const char *p = h; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            return 0;
+    return 1;
+}
+
+/* Written before the reply's first byte, so that a client that has its
+ * answer can rely on the line being there. */
+static void access_log(const struct emu_req_priv *pr, int status)
+{
+    const struct emu_req *r = &pr->pub;
+
+    if (pr->l->emu->quiet)
+        return;
+    clc_log(CLC_LOG_INFO, "emu.access", CLC_LS("service", pr->l->key),
+            CLC_LS("request_id", r->request_id), CLC_LS("method", r->method),
+            CLC_LS("path", pr->raw_path ? pr->raw_path : "-"), CLC_LI("status", status),
+            CLC_LI("duration_ms", clc_mono_ms() - pr->t0));
+}
+
+void emu_req_add_reply_header(struct emu_req *r, const char *line)
+{
+    struct emu_req_priv *pr = emu_priv(r);
+
+    if (pr->ncore_headers < EMU_MAX_CORE_HEADERS && header_line_ok(line))
+        snprintf(pr->core_headers[pr->ncore_headers++], EMU_CORE_HEADER_MAX, "%s", line);
+}
+
+void emu_req_drop(struct emu_req *r)
+{
+    struct emu_req_priv *pr = emu_priv(r);
+
+    /* Nothing is written; civetweb closes the connection when the handler
+     * returns instead of waiting for another request on it. */
+    if (pr->dropped || r->status != 0)
+        return;
+    mg_disable_keep_alive(pr->conn);
+    pr->dropped = 1;
+    access_log(pr, 0);
+}
+
+static int client_req_id_ok(const char *v)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 || n > CLIENT_REQ_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+void emu_reply(struct emu_req *r, int status, const char *content_type, const void *body,
+               size_t len, const char *const *extra_headers)
+{
+    struct emu_req_priv *pr = emu_priv(r);
+    struct clc_buf head;
+    char date[CLC_TIME_STR_MAX];
+    const char *crid;
+    enum clc_err rc;
+
+    if (r->status != 0 || pr->dropped) {
+        clc_log(CLC_LOG_ERROR, "emu.reply.twice", CLC_LS("service", pr->l->key),
+                CLC_LS("request_id", r->request_id), CLC_LI("status", status));
+        return;
+    }
+    if (status < 100 || status > 599)
+        status = 500;
+    r->status = status;
+    if (clc_time_fmt_rfc1123(emu_now(r->emu), date) != CLC_OK)
+        snprintf(date, sizeof date, "Thu, 01 Jan 1970 00:00:00 GMT");
+    clc_buf_init(&head, HEAD_MAX);
+    rc = clc_buf_appendf(&head, "HTTP/1.1 %d %s\r\nDate: %s\r\nx-ms-request-id: %s\r\n", status,
+                         mg_get_response_code_text(pr->conn, status), date, r->request_id);
+    crid = emu_req_header(r, "x-ms-client-request-id");
+    if (rc == CLC_OK && crid != NULL && client_req_id_ok(crid))
+        rc = clc_buf_appendf(&head, "x-ms-client-request-id: %s\r\n", crid);
+    if (rc == CLC_OK && content_type != NULL)
+        rc = clc_buf_appendf(&head, "Content-Type: %s\r\n", content_type);
+    if (rc == CLC_OK)
+        rc = clc_buf_appendf(&head, "Content-Length: %zu\r\n", len);
+    if (rc == CLC_OK && pr->close_after)
+        rc = clc_buf_append_str(&head, "Connection: close\r\n");
+    for (size_t i = 0; rc == CLC_OK && i < pr->ncore_headers; i++)
+        rc = clc_buf_appendf(&head, "%s\r\n", pr->core_headers[i]);
+    for (size_t i = 0; rc == CLC_OK && extra_headers != NULL && extra_headers[i] != NULL; i++) {
+        if (!header_line_ok(extra_headers[i])) {
+            clc_log(CLC_LOG_ERROR, "emu.reply.bad_header", CLC_LS("service", pr->l->key),
+                    CLC_LS("request_id", r->request_id));
+            continue;
+        }
+        rc = clc_buf_appendf(&head, "%s\r\n", extra_headers[i]);
+    }
+    if (rc == CLC_OK)
+        rc = clc_buf_append_str(&head, "\r\n");
+    access_log(pr, rc == CLC_OK ? status : 500);
+    if (rc != CLC_OK) {
+        /* Only an oversized header set gets here: a bug in a service. */
+        clc_log(CLC_LOG_ERROR, "emu.reply.head_too_large", CLC_LS("service", pr->l->key),
+                CLC_LS("request_id", r->request_id));
+        clc_buf_cleanup(&head);
+        mg_disable_keep_alive(pr->conn);
+        pr->dropped = 1;
+        r->status = 500;
+        return;
+    }
+    mg_write(pr->conn, head.data, head.len);
+    if (len > 0 && strcmp(r->method, "HEAD") != 0)
+        mg_write(pr->conn, body, len);
+    clc_buf_cleanup(&head);
+}
+
+void emu_reply_json(struct emu_req *r, int status, const cJSON *body,
+                    const char *const *extra_headers)
+{
+    char *text;
+
+    if (body == NULL) {
+        emu_reply(r, status, NULL, "", 0, extra_headers);
+        return;
+    }
+    text = clc_json_print(body);
+    if (text == NULL) {
+        emu_reply(r, 500, "text/plain", "out of memory\n", 14, NULL);
+        return;
+    }
+    emu_reply(r, status, "application/json; charset=utf-8", text, strlen(text), extra_headers);
+    free(text);
+}
+
+static void azure_error(struct emu_req *r, int status, const char *code, const char *message)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *err = doc ? cJSON_AddObjectToObject(doc, "error") : NULL;
+
+    if (err == NULL || clc_json_add_str(err, "code", code) != CLC_OK ||
+        clc_json_add_str(err, "message", message) != CLC_OK) {
+        cJSON_Delete(doc);
+        emu_reply(r, 500, "text/plain", "out of memory\n", 14, NULL);
+        return;
+    }
+    emu_reply_json(r, status, doc, NULL);
+    cJSON_Delete(doc);
+}
+
+void emu_reply_azure_error(struct emu_req *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    azure_error(r, status, code, msg);
+}
+
+void emu_reply_error(struct emu_req *r, int status, const char *code, const char *message)
+{
+    if (r->svc != NULL && r->svc->error != NULL)
+        r->svc->error(r, status, code, message);
+    else
+        azure_error(r, status, code, message);
+}
+
+/* ---- dispatch ---- */
+
+/* Reads and drops up to limit more body bytes; 1 when the body ended. */
+static int discard_body(struct emu_req_priv *pr, size_t limit)
+{
+    char chunk[READ_CHUNK];
+    size_t total = 0;
+
+    while (total <= limit) {
+        int n = mg_read(pr->conn, chunk, sizeof chunk);
+        if (n <= 0)
+            return n == 0;
+        total += (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads the body into pr->body. Returns 0, 400 when the body could not be
+ * read to its end, or 413 when over the limit. An
+ * oversized body is never stored. A modest excess is read and dropped, so
+ * that a client still sending gets the 413 rather than a reset connection;
+ * a large one, or one the client holds back for "100 Continue", is not read
+ * at all, and the connection closes after the reply. */
+static int read_body(struct emu_req_priv *pr, size_t max)
+{
+    const char *te = mg_get_header(pr->conn, "Transfer-Encoding");
+    const char *expect = mg_get_header(pr->conn, "Expect");
+    int waits = expect != NULL && strcasecmp(expect, "100-continue") == 0;
+    long long cl = pr->ri->content_length;
+    char chunk[READ_CHUNK];
+
+    clc_buf_init(&pr->body, max);
+    if (cl >= 0 && (unsigned long long)cl > max) {
+        if (waits || (unsigned long long)cl - max > DRAIN_MAX || !discard_body(pr, DRAIN_MAX))
+            pr->close_after = 1;
+        return 413;
+    }
+    /* Without Content-Length or chunking an HTTP/1.1 request has no body. */
+    if (cl <= 0 && (te == NULL || strcasecmp(te, "identity") == 0))
+        return 0;
+    for (;;) {
+        int n = mg_read(pr->conn, chunk, sizeof chunk);
+        if (n < 0) {
+            pr->close_after = 1;
+            return 400;
+        }
+        if (n == 0)
+            break;
+        if (clc_buf_append(&pr->body, chunk, (size_t)n) != CLC_OK) {
+            if (!discard_body(pr, DRAIN_MAX))
+                pr->close_after = 1;
+            return 413;
+        }
+    }
+    return 0;
+}
+
+static void apply_fault(struct emu_req_priv *pr, const struct emu_fault_hit *hit)
+{
+    struct emu_req *r = &pr->pub;
+    char line[64];
+
+    if (hit->latency_ms > 0)
+        clc_sleep_ms(hit->latency_ms);
+    if (hit->action == EMU_FAULT_DROP) {
+        emu_req_drop(r);
+    } else if (hit->action == EMU_FAULT_STATUS) {
+        if (hit->retry_after_s >= 0) {
+            snprintf(line, sizeof line, "Retry-After: %lld", (long long)hit->retry_after_s);
+            emu_req_add_reply_header(r, line);
+        }
+        emu_reply_error(r, hit->status, hit->code[0] ? hit->code : "InjectedFault",
+                        hit->message[0] ? hit->message : "fault injected by the emulator");
+    }
+}
+
+static void dispatch(struct emu_req_priv *pr)
+{
+    struct emu_req *r = &pr->pub;
+    struct emu_listener *l = pr->l;
+    const struct emu_route *route = NULL;
+    struct emu_fault_hit hit;
+    char msg[160];
+    int st;
+
+    if (pr->raw_path == NULL || pr->raw_path[0] != '/') {
+        emu_reply_error(r, 400, "InvalidUri", "the request target must be a path");
+        return;
+    }
+    pr->path_buf = emu_pct_decode_dup(pr->raw_path, strlen(pr->raw_path), 0);
+    if (pr->path_buf == NULL) {
+        emu_reply_error(r, 400, "InvalidUri", "malformed percent-encoding in the request path");
+        return;
+    }
+    r->path = pr->path_buf;
+    st = read_body(pr, l->emu->max_body_bytes);
+    /* Unread body bytes would be taken for the next request. */
+    if (pr->close_after)
+        mg_disable_keep_alive(pr->conn);
+    if (st == 413) {
+        snprintf(msg, sizeof msg, "the request body exceeds %zu bytes", l->emu->max_body_bytes);
+        emu_reply_error(r, 413, "RequestBodyTooLarge", msg);
+        return;
+    }
+    if (st == 400) {
+        emu_reply_error(r, 400, "InvalidRequestContent", "the request body ended early");
+        return;
+    }
+    r->body = clc_buf_str(&pr->body);
+    r->body_len = pr->body.len;
+
+    emu_faults_match(l->emu->faults, l->def->name, r->method, r->path, &hit);
+    if (hit.action != EMU_FAULT_NONE) {
+        apply_fault(pr, &hit);
+        if (hit.action != EMU_FAULT_DELAY)
+            return;
+    }
+
+    st = emu_route_find(r, l->def->routes, l->def->nroutes, &route);
+    if (st == 404) {
+        snprintf(msg, sizeof msg, "no such resource: %.120s", pr->raw_path);
+        emu_reply_error(r, 404, "NotFound", msg);
+        return;
+    }
+    if (st == 405) {
+        snprintf(msg, sizeof msg, "method %.16s is not allowed here", r->method);
+        emu_reply_error(r, 405, "MethodNotAllowed", msg);
+        return;
+    }
+    route->fn(r);
+    if (r->status == 0 && !pr->dropped) {
+        clc_log(CLC_LOG_ERROR, "emu.reply.missing", CLC_LS("service", l->key),
+                CLC_LS("request_id", r->request_id));
+        emu_reply_error(r, 500, "InternalError", "the emulator's handler sent no reply");
+    }
+}
+
+static int on_request(struct mg_connection *conn, void *cbdata)
+{
+    struct emu_listener *l = cbdata;
+    struct emu_req_priv pr;
+    int status;
+
+    memset(&pr, 0, sizeof pr);
+    pr.t0 = clc_mono_ms();
+    pr.l = l;
+    pr.conn = conn;
+    pr.ri = mg_get_request_info(conn);
+    pr.raw_path = pr.ri->local_uri_raw;
+    pr.pub.emu = l->emu;
+    pr.pub.svc = l->def;
+    pr.pub.svc_ctx = l->ctx;
+    pr.pub.conn = conn;
+    pr.pub.method = pr.ri->request_method;
+    pr.pub.path = "";
+    pr.pub.query = pr.ri->query_string;
+    pr.pub.body = "";
+    clc_rand_uuid(pr.pub.request_id);
+    clc_buf_init(&pr.body, 0);
+
+    dispatch(&pr);
+    status = pr.pub.status;
+    emu_req_clear_params(&pr.pub);
+    free(pr.path_buf);
+    clc_buf_cleanup(&pr.body);
+    /* civetweb wants 1..999 for "handled"; a dropped request has no status. */
+    return status > 0 ? status : 1;
+}
+
+static int on_log_message(const struct mg_connection *conn, const char *message)
+{
+    char line[256];
+    size_t n;
+
+    (void)conn;
+    /* civetweb's messages can quote request lines; cut at the query. */
+    snprintf(line, sizeof line, "%s", message ? message : "");
+    n = strcspn(line, "?\r\n");
+    line[n] = '\0';
+    clc_log(CLC_LOG_DEBUG, "emu.civetweb", CLC_LS("message", line));
+    return 1;
+}
+
+/* ---- listeners ---- */
+
+static int key_ok(const char *key)
+{
+    size_t n = 0, slashes = 0;
+
+    for (; key[n] != '\0'; n++) {
+        char c = key[n];
+        if (c == '/') {
+            if (n == 0 || key[n + 1] == '\0' || ++slashes > 1)
+                return 0;
+        } else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+            return 0;
+        }
+    }
+    return n > 0 && n < EMU_KEY_MAX;
+}
+
+/* Equal keys clash, and so do "a" and "a/b": the endpoints document could
+ * not hold both a URL and an object under "a". */
+static int keys_clash(const char *a, const char *b)
+{
+    size_t na = strcspn(a, "/"), nb = strcspn(b, "/");
+
+    if (strcmp(a, b) == 0)
+        return 1;
+    if ((a[na] == '\0') == (b[nb] == '\0'))
+        return 0; /* both plain (and different) or both nested */
+    return na == nb && strncmp(a, b, na) == 0;
+}
+
+static enum clc_err start_listener(struct emu *e, struct emu_listener *l, int port,
+                                   struct clc_errinfo *ei)
+{
+    char ports[32], errtext[256] = "";
+    unsigned errcode = 0;
+    struct mg_callbacks cb;
+    struct mg_init_data init;
+    struct mg_error_data err;
+    struct mg_server_port sp[2];
+    int https = !l->def->plain_http;
+    const char *opts[32];
+    size_t k = 0;
+    int n;
+
+    snprintf(ports, sizeof ports, "127.0.0.1:%d%s", port, https ? "s" : "");
+    opts[k++] = "listening_ports";
+    opts[k++] = ports;
+    if (https) {
+        opts[k++] = "ssl_certificate";
+        opts[k++] = e->server_pem;
+        opts[k++] = "ssl_protocol_version";
+        opts[k++] = "4"; /* TLS 1.2 and later */
+    }
+    /* Without TCP_NODELAY each keep-alive response waits ~44 ms (Nagle
+     * against delayed ACK). */
+    opts[k++] = "tcp_nodelay";
+    opts[k++] = "1";
+    /* civetweb holds a worker per keep-alive connection. */
+    opts[k++] = "num_threads";
+    opts[k++] = "16";
+    opts[k++] = "enable_keep_alive";
+    opts[k++] = "yes";
+    opts[k++] = "keep_alive_timeout_ms";
+    opts[k++] = "2000";
+    opts[k++] = "request_timeout_ms";
+    opts[k++] = "30000";
+    /* We decode the path ourselves, strictly, and route on raw segments. */
+    opts[k++] = "decode_url";
+    opts[k++] = "no";
+    opts[k++] = NULL;
+
+    memset(&cb, 0, sizeof cb);
+    cb.log_message = on_log_message;
+    init.callbacks = &cb;
+    init.user_data = l;
+    init.configuration_options = opts;
+    err.code = &errcode;
+    err.text = errtext;
+    err.text_buffer_size = sizeof errtext;
+    l->mg = mg_start2(&init, &err);
+    if (l->mg == NULL)
+        return clc_errf(ei, CLC_ERR_NET, "service %s: cannot listen on %s: %s", l->key, ports,
+                        errtext[0] ? errtext : "civetweb refused to start");
+    mg_set_request_handler(l->mg, "/", on_request, l);
+    n = mg_get_server_ports(l->mg, 2, sp);
+    if (n < 1 || sp[0].port <= 0)
+        return clc_errf(ei, CLC_ERR_INTERNAL, "service %s: no listening port", l->key);
+    l->port = sp[0].port;
+    snprintf(l->url, sizeof l->url, "%s://127.0.0.1:%d", https ? "https" : "http", l->port);
+    return CLC_OK;
+}
+
+enum clc_err emu_service_add(struct emu *e, const char *key, const struct emu_service_def *def,
+                             int port, void *ctx, struct clc_errinfo *ei)
+{
+    struct emu_listener *l = NULL;
+    enum clc_err rc;
+
+    if (key == NULL || !key_ok(key))
+        return clc_errf(ei, CLC_ERR_INVALID, "service key '%s' is not [a-z0-9-] with one '/'",
+                        key ? key : "(null)");
+    if (def == NULL || def->name == NULL || (def->nroutes > 0 && def->routes == NULL))
+        return clc_errf(ei, CLC_ERR_INVALID, "service %s: incomplete definition", key);
+    if (port < 0 || port > 65535)
+        return clc_errf(ei, CLC_ERR_INVALID, "service %s: port %d out of range", key, port);
+    if (!def->plain_http && e->server_pem == NULL)
+        return clc_errf(ei, CLC_ERR_INTERNAL, "service %s: TLS is not set up", key);
+
+    pthread_mutex_lock(&e->listeners_mu);
+    for (size_t i = 0; i < e->nlisteners; i++) {
+        if (keys_clash(e->listeners[i]->key, key)) {
+            pthread_mutex_unlock(&e->listeners_mu);
+            return clc_errf(ei, CLC_ERR_CONFLICT, "service %s clashes with running service %s",
+                            key, e->listeners[i]->key);
+        }
+    }
+    if (e->nlisteners == EMU_MAX_LISTENERS) {
+        pthread_mutex_unlock(&e->listeners_mu);
+        return clc_errf(ei, CLC_ERR_LIMIT, "at most %d services", EMU_MAX_LISTENERS);
+    }
+    /* The slot is taken before civetweb starts so a concurrent add of the
+     * same key cannot slip in; its URL stays empty until it listens. */
+    l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        pthread_mutex_unlock(&e->listeners_mu);
+        return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
+    }
+    l->emu = e;
+    l->def = def;
+    l->ctx = ctx;
+    snprintf(l->key, sizeof l->key, "%s", key);
+    e->listeners[e->nlisteners++] = l;
+    pthread_mutex_unlock(&e->listeners_mu);
+
+    rc = start_listener(e, l, port, ei);
+    if (rc != CLC_OK) {
+        pthread_mutex_lock(&e->listeners_mu);
+        for (size_t i = 0; i < e->nlisteners; i++) {
+            if (e->listeners[i] == l) {
+                memmove(&e->listeners[i], &e->listeners[i + 1],
+                        (e->nlisteners - i - 1) * sizeof e->listeners[0]);
+                e->nlisteners--;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&e->listeners_mu);
+        if (l->mg != NULL)
+            mg_stop(l->mg);
+        free(l);
+        return rc;
+    }
+    clc_log(CLC_LOG_DEBUG, "emu.listen", CLC_LS("service", key), CLC_LS("url", l->url));
+    return CLC_OK;
+}
+
+const char *emu_service_url(const struct emu *e, const char *service)
+{
+    struct emu *me = (struct emu *)e;
+    const char *url = NULL;
+
+    if (service == NULL)
+        return NULL;
+    pthread_mutex_lock(&me->listeners_mu);
+    for (size_t i = 0; i < me->nlisteners; i++) {
+        if (strcmp(me->listeners[i]->key, service) == 0 && me->listeners[i]->url[0] != '\0') {
+            url = me->listeners[i]->url;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&me->listeners_mu);
+    return url;
+}
+
+struct stopper {
+    struct mg_context *mg;
+    int port;
+    pthread_t th;
+    int started;
+    atomic_int done;
+};
+
+static void *stop_thread(void *arg)
+{
+    struct stopper *s = arg;
+
+    mg_stop(s->mg);
+    atomic_store(&s->done, 1);
+    return NULL;
+}
+
+/* A connection to the listener: wakes civetweb's idle workers, which
+ * otherwise notice the stop only ~2 s later. */
+static void poke(int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    (void)connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    close(fd);
+}
+
+/* Shuts down every accepted connection of the listeners on ports[]: a
+ * worker waiting on an idle keep-alive connection otherwise holds mg_stop
+ * for the whole keep-alive timeout. civetweb has no API for this, so the
+ * sockets are found by address (local 127.0.0.1:port, connected); shutdown
+ * wakes the worker, which then closes the socket itself. */
+static void cut_connections(const int *ports, size_t n)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *de;
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        struct sockaddr_in local, peer;
+        socklen_t ll = sizeof local, pl = sizeof peer;
+        char *end = NULL;
+        long fd = strtol(de->d_name, &end, 10);
+
+        if (end == de->d_name || *end != '\0' || fd < 0 || fd == dirfd(d))
+            continue;
+        if (getsockname((int)fd, (struct sockaddr *)&local, &ll) != 0 ||
+            local.sin_family != AF_INET || ll != sizeof local ||
+            getpeername((int)fd, (struct sockaddr *)&peer, &pl) != 0)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (ports[i] > 0 && ntohs(local.sin_port) == ports[i]) {
+                shutdown((int)fd, SHUT_RDWR);
+                break;
+            }
+        }
+    }
+    closedir(d);
+}
+
+void emu_listeners_stop(struct emu *e)
+{
+    int ports[EMU_MAX_LISTENERS];
+    struct emu_listener *all[EMU_MAX_LISTENERS];
+    struct stopper st[EMU_MAX_LISTENERS];
+    int64_t deadline;
+    size_t n;
+
+    pthread_mutex_lock(&e->listeners_mu);
+    n = e->nlisteners;
+    memcpy(all, e->listeners, n * sizeof all[0]);
+    e->nlisteners = 0;
+    pthread_mutex_unlock(&e->listeners_mu);
+
+    /* All listeners stop in parallel, each woken by pokes, so stopping
+     * takes milliseconds rather than ~2 s per listener that served. */
+    memset(st, 0, sizeof st);
+    for (size_t i = 0; i < n; i++) {
+        st[i].mg = all[i]->mg;
+        st[i].port = all[i]->port;
+        ports[i] = all[i]->port;
+        atomic_init(&st[i].done, 0);
+        if (st[i].mg == NULL)
+            continue;
+        if (pthread_create(&st[i].th, NULL, stop_thread, &st[i]) == 0)
+            st[i].started = 1;
+        else
+            stop_thread(&st[i]);
+    }
+    deadline = clc_mono_ms() + STOP_POKE_MS;
+    for (;;) {
+        int pending = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (st[i].started && !atomic_load(&st[i].done)) {
+                pending = 1;
+                poke(st[i].port);
+            }
+        }
+        if (!pending || clc_mono_ms() >= deadline)
+            break;
+        cut_connections(ports, n);
+        clc_sleep_ms(10);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (st[i].started)
+            pthread_join(st[i].th, NULL);
+        free(all[i]);
+    }
+}
