@@ -15,6 +15,11 @@ if ! command -v node >/dev/null 2>&1; then
     echo "SKIP: node is not installed"
     exit 77
 fi
+NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$NODE_MAJOR" -lt 20 ]; then
+    echo "SKIP: the pinned @azure/* SDKs need Node.js >= 20 (found $(node --version 2>/dev/null))"
+    exit 77
+fi
 if [ ! -f "$HERE/node_modules/@azure/identity/package.json" ]; then
     echo "SKIP: npm dependencies missing (run 'npm ci' in $HERE)"
     exit 77
