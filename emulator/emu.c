@@ -174,6 +174,11 @@ enum clc_err emu_start(const struct emu_opts *opts, struct emu **out, struct clc
         return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
     e->quiet = opts->quiet;
 
+    rc = emu_ticker_init(e);
+    if (rc != CLC_OK) {
+        rc = clc_errf(ei, rc, "cannot initialise the ticker");
+        goto out;
+    }
     rc = load_config(e, opts, ei);
     if (rc != CLC_OK)
         goto out;
@@ -207,6 +212,8 @@ enum clc_err emu_start(const struct emu_opts *opts, struct emu **out, struct clc
         goto out;
     }
     rc = emu_tls_selfcheck(e->ca_bundle, port, ei);
+    if (rc == CLC_OK)
+        rc = emu_ticker_start(e, ei);
 out:
     if (rc != CLC_OK) {
         emu_stop(e);
@@ -222,6 +229,8 @@ void emu_stop(struct emu *e)
         return;
     /* Listeners first: no handler may run while the state goes away. */
     emu_listeners_stop(e);
+    emu_ticker_stop(e);
+    emu_ticker_cleanup(e);
     emu_directory_free(e->dir);
     e->dir = NULL;
     emu_faults_free(e->faults);

@@ -35,6 +35,16 @@ struct emu_listener {
     int port;
 };
 
+struct emu_tick_hook {
+    emu_tick_fn fn;
+    void *ctx;
+};
+
+struct emu_stop_hook {
+    emu_stop_fn fn;
+    void *ctx;
+};
+
 struct emu_hook {
     char component[EMU_KEY_MAX];
     emu_control_reset_fn reset;
@@ -94,7 +104,25 @@ struct emu {
     size_t nhooks;
     struct emu_control_routeset routesets[EMU_MAX_CONTROL_ROUTESETS];
     size_t nroutesets;
+
+    /* ticker.c: tick and stop hooks (tick_mu), rounds (tick_run_mu) */
+    pthread_mutex_t tick_mu;
+    pthread_mutex_t tick_run_mu;
+    pthread_cond_t tick_cond;
+    pthread_t ticker;
+    int ticker_inited, ticker_running, ticker_stop;
+    struct emu_tick_hook ticks[EMU_MAX_HOOKS];
+    size_t nticks;
+    struct emu_stop_hook stops[EMU_MAX_HOOKS];
+    size_t nstops;
 };
+
+/* ticker.c */
+enum clc_err emu_ticker_init(struct emu *e);
+enum clc_err emu_ticker_start(struct emu *e, struct clc_errinfo *ei);
+void emu_ticker_stop(struct emu *e);
+/* Runs the stop hooks (reverse order) and frees the ticker's resources. */
+void emu_ticker_cleanup(struct emu *e);
 
 /* state.c */
 enum clc_err emu_state_init(struct emu *e, const struct emu_opts *opts, struct clc_errinfo *ei);

@@ -5,6 +5,7 @@
 #ifndef EMU_SERVICES_H
 #define EMU_SERVICES_H
 
+#include <stdint.h>
 #include <cjson/cJSON.h>
 #include "core/err.h"
 
@@ -40,5 +41,19 @@ typedef void (*emu_control_reset_fn)(struct emu *e, void *ctx);
 typedef cJSON *(*emu_control_dump_fn)(struct emu *e, void *ctx);
 enum clc_err emu_control_register(struct emu *e, const char *component, emu_control_reset_fn reset,
                                   emu_control_dump_fn dump, void *ctx);
+
+/* Time-driven work: fn runs after every clock change (control API or
+ * emu_clock_*) and about once a second of real time, never concurrently with
+ * itself or other tick hooks, and never under the store lock (it may take it).
+ * now is emu_now(). Register from the service's mount function. */
+typedef void (*emu_tick_fn)(struct emu *e, int64_t now, void *ctx);
+enum clc_err emu_on_tick(struct emu *e, emu_tick_fn fn, void *ctx);
+/* Runs every tick hook now (the clock functions call it). */
+void emu_tick(struct emu *e);
+
+/* Frees a service's state at emu_stop, after every listener and the ticker
+ * have stopped; hooks run in the reverse order of registration. */
+typedef void (*emu_stop_fn)(void *ctx);
+enum clc_err emu_at_stop(struct emu *e, emu_stop_fn fn, void *ctx);
 
 #endif

@@ -125,6 +125,7 @@ void emu_clock_set(struct emu *e, int64_t unix_s)
         e->clock.offset_ms = unix_s * 1000 - system_ms();
     pthread_mutex_unlock(&e->clock_mu);
     persist_or_warn(e);
+    emu_tick(e);
 }
 
 void emu_clock_advance(struct emu *e, int64_t seconds)
@@ -136,6 +137,7 @@ void emu_clock_advance(struct emu *e, int64_t seconds)
         e->clock.offset_ms += seconds * 1000;
     pthread_mutex_unlock(&e->clock_mu);
     persist_or_warn(e);
+    emu_tick(e);
 }
 
 void emu_clock_freeze(struct emu *e, int frozen)
@@ -151,6 +153,7 @@ void emu_clock_freeze(struct emu *e, int frozen)
     }
     pthread_mutex_unlock(&e->clock_mu);
     persist_or_warn(e);
+    emu_tick(e);
 }
 
 enum clc_err emu_clock_persist(struct emu *e, struct clc_errinfo *ei)
