@@ -44,23 +44,6 @@ static const char *type_word(enum clc_config_type t)
     return "value";
 }
 
-static const char *json_type_word(const cJSON *v)
-{
-    if (cJSON_IsString(v))
-        return "string";
-    if (cJSON_IsNumber(v))
-        return "number";
-    if (cJSON_IsBool(v))
-        return "boolean";
-    if (cJSON_IsObject(v))
-        return "object";
-    if (cJSON_IsArray(v))
-        return "array";
-    if (cJSON_IsNull(v))
-        return "null";
-    return "invalid value";
-}
-
 static int json_is_int(const cJSON *v)
 {
     if (!cJSON_IsNumber(v))
@@ -144,7 +127,7 @@ static enum clc_err type_error(const char *path, enum clc_config_type want, cons
     /* A fraction (or an integer past 2^53) reads "expected integer, got
      * number", as in the JSON getters. */
     return clc_errf(ei, CLC_ERR_CONFIG, "config key '%s': expected %s, got %s (%s)", path,
-                    type_word(want), json_type_word(v), origin);
+                    type_word(want), clc_json_type_name(v), origin);
 }
 
 /* Walks the file's tree following the schema: every member must be a declared
@@ -180,7 +163,7 @@ static enum clc_err validate(const struct clc_config *c, const cJSON *obj, const
         case KEY_INTERMEDIATE: {
             if (!cJSON_IsObject(m))
                 return clc_errf(ei, CLC_ERR_CONFIG, "config key '%s': expected object, got %s (%s)",
-                                path, json_type_word(m), c->origin);
+                                path, clc_json_type_name(m), c->origin);
             /* An intermediate that is itself a map ("m" for "m.*"). */
             char star[CFG_PATH_MAX];
             enum clc_config_type st;
@@ -375,7 +358,7 @@ static enum clc_err apply_env(struct clc_config *c, const struct clc_config_key 
         }
         if (!type_matches(k->type, v)) {
             rc = clc_errf(ei, CLC_ERR_CONFIG, "config key '%s': expected %s, got %s (environment %s)",
-                          k->path, type_word(k->type), json_type_word(v), var);
+                          k->path, type_word(k->type), clc_json_type_name(v), var);
             goto out;
         }
         break;
@@ -461,7 +444,7 @@ enum clc_err clc_config_load_text(const char *text, size_t len, const char *orig
         }
         if (!cJSON_IsObject(c->root)) {
             rc = clc_errf(ei, CLC_ERR_CONFIG, "config (%s): expected a JSON object, got %s",
-                          c->origin, json_type_word(c->root));
+                          c->origin, clc_json_type_name(c->root));
             goto out;
         }
         rc = validate(c, c->root, "", 0, ei);

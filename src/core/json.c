@@ -111,7 +111,7 @@ out:
     return rc;
 }
 
-static const char *type_name(const cJSON *v)
+const char *clc_json_type_name(const cJSON *v)
 {
     if (cJSON_IsString(v))
         return "string";
@@ -144,7 +144,7 @@ static enum clc_err wrong_type(const char *key, const char *want, const cJSON *g
                                struct clc_errinfo *ei)
 {
     return clc_errf(ei, CLC_ERR_PARSE, "field '%s': expected %s, got %s", key, want,
-                    type_name(got));
+                    clc_json_type_name(got));
 }
 
 /* Integral doubles within ±2^53 only: cJSON keeps numbers as doubles, and

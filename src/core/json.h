@@ -41,6 +41,9 @@ enum clc_err clc_json_bool_opt(const cJSON *obj, const char *key, int dflt, int 
 enum clc_err clc_json_int_lenient(const cJSON *obj, const char *key, int64_t *out,
                                   struct clc_errinfo *ei);
 
+/* "string", "number", "boolean", "object", "array", "null" or "invalid". */
+const char *clc_json_type_name(const cJSON *v);
+
 /* Compact serialisation; malloc'd; NULL on allocation failure. */
 char *clc_json_print(const cJSON *v);
 
