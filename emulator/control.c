@@ -167,7 +167,8 @@ static void h_clock_put(struct emu_req *r)
 
     if (doc == NULL)
         return;
-    cJSON_ArrayForEach(it, doc) {
+    cJSON_ArrayForEach(it, doc)
+    {
         if (strcmp(it->string, "now") != 0 && strcmp(it->string, "advance_seconds") != 0 &&
             strcmp(it->string, "frozen") != 0) {
             emu_reply_azure_error(r, 400, "InvalidRequestContent",

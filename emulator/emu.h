@@ -13,10 +13,10 @@ struct emu;
 struct emu_opts {
     const char *data_dir;    /* NULL = state in memory only */
     const char *config_file; /* emulator config JSON (identities, roles, ports); NULL = defaults */
-    const char *compat_lib;  /* OpenSSL 3 compatibility library for civetweb; NULL = built-in path */
-    size_t max_body_bytes;   /* request body limit; 0 = 4 MiB */
-    int64_t start_time;      /* initial clock, Unix seconds; 0 = system time */
-    int quiet;               /* 1 = no access log */
+    const char *compat_lib; /* OpenSSL 3 compatibility library for civetweb; NULL = built-in path */
+    size_t max_body_bytes;  /* request body limit; 0 = 4 MiB */
+    int64_t start_time;     /* initial clock, Unix seconds; 0 = system time */
+    int quiet;              /* 1 = no access log */
 };
 
 enum clc_err emu_start(const struct emu_opts *opts, struct emu **out, struct clc_errinfo *ei);

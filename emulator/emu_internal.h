@@ -60,7 +60,7 @@ struct emu_control_routeset {
 };
 
 struct emu_clock_state {
-    int64_t offset_ms;    /* added to system time when running */
+    int64_t offset_ms; /* added to system time when running */
     int frozen;
     int64_t frozen_at_ms; /* the time while frozen */
 };

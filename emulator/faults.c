@@ -23,7 +23,7 @@ struct rule {
     char path[256];
     int64_t remaining; /* < 0 = every matching request until deleted */
     int64_t hits;
-    int status;        /* 0 = none */
+    int status; /* 0 = none */
     int64_t retry_after_s;
     char code[64];
     char message[160];
@@ -75,8 +75,7 @@ static enum clc_err copy_str(const cJSON *rule, const char *key, const char *dfl
     if (rc != CLC_OK)
         return rc;
     if (strlen(v) >= size)
-        return clc_errf(ei, CLC_ERR_LIMIT, "field '%s': longer than %zu characters", key,
-                        size - 1);
+        return clc_errf(ei, CLC_ERR_LIMIT, "field '%s': longer than %zu characters", key, size - 1);
     memcpy(dst, v, strlen(v) + 1);
     return CLC_OK;
 }
@@ -96,15 +95,16 @@ static enum clc_err int_in(const cJSON *rule, const char *key, int64_t dflt, int
 
 static enum clc_err parse_rule(const cJSON *j, struct rule *r, struct clc_errinfo *ei)
 {
-    static const char *const known[] = {"service", "method",  "path",       "count", "status",
-                                        "retry_after", "code", "message", "latency_ms", "drop"};
+    static const char *const known[] = {"service",     "method", "path",    "count",      "status",
+                                        "retry_after", "code",   "message", "latency_ms", "drop"};
     const cJSON *it;
     int64_t count = 1, status = 0;
     enum clc_err rc;
 
     if (!cJSON_IsObject(j))
         return clc_errf(ei, CLC_ERR_INVALID, "a fault rule must be a JSON object");
-    cJSON_ArrayForEach(it, j) {
+    cJSON_ArrayForEach(it, j)
+    {
         size_t i;
         for (i = 0; i < sizeof known / sizeof known[0]; i++)
             if (strcmp(it->string, known[i]) == 0)
@@ -131,7 +131,8 @@ static enum clc_err parse_rule(const cJSON *j, struct rule *r, struct clc_errinf
         return clc_errf(ei, CLC_ERR_INVALID, "field 'status': %lld is not an HTTP status",
                         (long long)status);
     if (r->service[0] == '\0' || r->path[0] == '\0' || r->method[0] == '\0')
-        return clc_errf(ei, CLC_ERR_INVALID, "fields 'service', 'method', 'path' must not be empty");
+        return clc_errf(ei, CLC_ERR_INVALID,
+                        "fields 'service', 'method', 'path' must not be empty");
     if (status != 0 && r->drop)
         return clc_errf(ei, CLC_ERR_INVALID, "a rule either replies ('status') or drops");
     if (status == 0 && !r->drop && r->latency_ms == 0)

@@ -31,9 +31,9 @@ const char *emu_role_name(unsigned role);
 unsigned emu_role_parse(const char *name);
 
 struct emu_principal {
-    char name[64];       /* identity name in the emulator config ("renewer") */
-    char client_id[40];  /* appid */
-    char object_id[40];  /* oid */
+    char name[64];      /* identity name in the emulator config ("renewer") */
+    char client_id[40]; /* appid */
+    char object_id[40]; /* oid */
     unsigned roles;
 };
 

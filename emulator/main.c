@@ -22,17 +22,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: certlc-emulator [--data-dir DIR] [--config FILE] [--endpoints-file PATH]\n"
-            "                       [--quiet] [--log-format text|json] [--help] [--version]\n"
-            "\n"
-            "  --data-dir DIR         keep state, keys and the test CA in DIR (default: a\n"
-            "                         private temporary directory removed at exit)\n"
-            "  --config FILE          emulator config JSON (ports, identities, tenant, ...)\n"
-            "  --endpoints-file PATH  where to write the endpoints document (mode 0600;\n"
-            "                         default: endpoints.json in the data directory)\n"
-            "  --quiet                no access log\n"
-            "  --log-format FMT       text (default) or json\n");
+    fprintf(f, "usage: certlc-emulator [--data-dir DIR] [--config FILE] [--endpoints-file PATH]\n"
+               "                       [--quiet] [--log-format text|json] [--help] [--version]\n"
+               "\n"
+               "  --data-dir DIR         keep state, keys and the test CA in DIR (default: a\n"
+               "                         private temporary directory removed at exit)\n"
+               "  --config FILE          emulator config JSON (ports, identities, tenant, ...)\n"
+               "  --endpoints-file PATH  where to write the endpoints document (mode 0600;\n"
+               "                         default: endpoints.json in the data directory)\n"
+               "  --quiet                no access log\n"
+               "  --log-format FMT       text (default) or json\n");
 }
 
 int main(int argc, char **argv)
@@ -60,10 +59,18 @@ int main(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd': opts.data_dir = optarg; break;
-        case 'c': opts.config_file = optarg; break;
-        case 'e': endpoints = optarg; break;
-        case 'q': opts.quiet = 1; break;
+        case 'd':
+            opts.data_dir = optarg;
+            break;
+        case 'c':
+            opts.config_file = optarg;
+            break;
+        case 'e':
+            endpoints = optarg;
+            break;
+        case 'q':
+            opts.quiet = 1;
+            break;
         case 'f':
             fmt = clc_log_format_parse(optarg);
             if (fmt < 0) {
@@ -72,8 +79,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("certlc-emulator %s\n", CLC_VERSION); return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("certlc-emulator %s\n", CLC_VERSION);
+            return 0;
         default:
             fprintf(stderr, "certlc-emulator: unknown or incomplete option '%s'\n",
                     argv[optind - 1]);

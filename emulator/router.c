@@ -88,7 +88,8 @@ static int add_param(struct emu_req *r, const char *name, const char *raw, size_
 
 /* Matches a pattern against the raw path segment by segment, so that an
  * encoded "/" (%2F) stays inside one parameter value. */
-static int match_pattern(const char *pat, const char *raw, struct emu_req *r, struct emu_pname *names)
+static int match_pattern(const char *pat, const char *raw, struct emu_req *r,
+                         struct emu_pname *names)
 {
     const char *p = pat, *s = raw;
     size_t nn = 0;

@@ -500,8 +500,8 @@ enum clc_err emu_service_add(struct emu *e, const char *key, const struct emu_se
     for (size_t i = 0; i < e->nlisteners; i++) {
         if (keys_clash(e->listeners[i]->key, key)) {
             pthread_mutex_unlock(&e->listeners_mu);
-            return clc_errf(ei, CLC_ERR_CONFLICT, "service %s clashes with running service %s",
-                            key, e->listeners[i]->key);
+            return clc_errf(ei, CLC_ERR_CONFLICT, "service %s clashes with running service %s", key,
+                            e->listeners[i]->key);
         }
     }
     if (e->nlisteners == EMU_MAX_LISTENERS) {

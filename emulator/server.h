@@ -24,10 +24,10 @@ struct emu_route {
 };
 
 struct emu_service_def {
-    const char *name;          /* "entra", "keyvault", ... (fault and log key) */
+    const char *name; /* "entra", "keyvault", ... (fault and log key) */
     const struct emu_route *routes;
     size_t nroutes;
-    int plain_http;            /* 1 = http (IMDS, Arc); default https */
+    int plain_http; /* 1 = http (IMDS, Arc); default https */
     /* Replies in the service's own error shape for unknown routes (404),
      * wrong methods (405) and oversized bodies (413); NULL = JSON default. */
     void (*error)(struct emu_req *r, int status, const char *code, const char *message);
@@ -45,17 +45,17 @@ struct emu_req {
     struct emu *emu;
     const struct emu_service_def *svc;
     void *svc_ctx;
-    void *conn;                 /* civetweb connection (server.c only) */
+    void *conn; /* civetweb connection (server.c only) */
     const char *method;
-    const char *path;           /* decoded, without query */
-    const char *query;          /* raw query string, NULL if none */
-    const char *body;           /* NUL-terminated copy; "" when none */
+    const char *path;  /* decoded, without query */
+    const char *query; /* raw query string, NULL if none */
+    const char *body;  /* NUL-terminated copy; "" when none */
     size_t body_len;
     char request_id[37];
     const char *param_names[EMU_MAX_PARAMS];
     char *param_values[EMU_MAX_PARAMS];
     size_t nparams;
-    int status;                 /* set by the reply helpers, for the access log */
+    int status; /* set by the reply helpers, for the access log */
 };
 
 const char *emu_req_header(const struct emu_req *r, const char *name);

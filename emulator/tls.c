@@ -298,7 +298,8 @@ out:
 enum clc_err emu_tls_setup(struct emu *e, struct clc_errinfo *ei)
 {
     char *ca_path = emu_work_path(e, "ca.pem"), *key_path = emu_work_path(e, "ca.key");
-    char *server_path = emu_work_path(e, "server.pem"), *bundle_path = emu_work_path(e, "ca-bundle.pem");
+    char *server_path = emu_work_path(e, "server.pem"),
+         *bundle_path = emu_work_path(e, "ca-bundle.pem");
     struct clc_signer *ca_key = NULL;
     X509 *ca = NULL;
     int fresh_ca = 0;
@@ -313,8 +314,10 @@ enum clc_err emu_tls_setup(struct emu *e, struct clc_errinfo *ei)
         if (rc == CLC_OK)
             rc = clc_signer_load_pem(key_path, &ca_key, ei);
         if (rc != CLC_OK) {
-            rc = clc_err_wrap(ei, rc, "the emulator's test CA in %s (remove ca.pem and ca.key "
-                                      "to make a new one)", e->work_dir);
+            rc = clc_err_wrap(ei, rc,
+                              "the emulator's test CA in %s (remove ca.pem and ca.key "
+                              "to make a new one)",
+                              e->work_dir);
             goto out;
         }
         if (X509_check_private_key(ca, clc_signer_pkey(ca_key)) != 1) {

@@ -30,18 +30,18 @@ int clc_auth_method_parse(const char *s); /* -1 when unknown */
 
 struct clc_auth_opts {
     enum clc_auth_method method;
-    const char *authority_host;     /* default https://login.microsoftonline.com */
-    const char *tenant_id;          /* client secret/certificate/workload */
-    const char *client_id;          /* app id; for managed identity: user-assigned id */
+    const char *authority_host;             /* default https://login.microsoftonline.com */
+    const char *tenant_id;                  /* client secret/certificate/workload */
+    const char *client_id;                  /* app id; for managed identity: user-assigned id */
     const struct clc_secret *client_secret; /* copied */
-    const char *certificate_file;   /* PEM certificate (client certificate) */
-    const char *key_file;           /* PEM private key (client certificate) */
-    const char *imds_endpoint;      /* default http://169.254.169.254/metadata/identity/oauth2/token */
-    const char *identity_endpoint;  /* App Service / Arc: IDENTITY_ENDPOINT */
+    const char *certificate_file;           /* PEM certificate (client certificate) */
+    const char *key_file;                   /* PEM private key (client certificate) */
+    const char *imds_endpoint; /* default http://169.254.169.254/metadata/identity/oauth2/token */
+    const char *identity_endpoint;            /* App Service / Arc: IDENTITY_ENDPOINT */
     const struct clc_secret *identity_header; /* App Service: IDENTITY_HEADER; copied */
-    const char *arc_key_dir;        /* default /var/opt/azcmagent/tokens */
-    const char *federated_token_file; /* workload identity; re-read on every request */
-    int64_t refresh_margin_s;       /* refresh this long before expiry; default 300 */
+    const char *arc_key_dir;                  /* default /var/opt/azcmagent/tokens */
+    const char *federated_token_file;         /* workload identity; re-read on every request */
+    int64_t refresh_margin_s;                 /* refresh this long before expiry; default 300 */
 };
 
 struct clc_auth;

@@ -6,10 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static const char std_alpha[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char url_alpha[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char std_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char url_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static enum clc_err encode(const unsigned char *in, size_t n, const char *alpha, int pad,
                            char **out, size_t *out_len)
@@ -86,8 +84,7 @@ static int is_b64_space(unsigned char c)
 /* Shared strict decoder. The standard form requires padding to a multiple of
  * four; the url form takes it or leaves it, but if present it must be exactly
  * right. Whitespace is skipped only for the standard form (PEM bodies). */
-static enum clc_err decode(const char *in, size_t n, int url, unsigned char **out,
-                           size_t *out_len)
+static enum clc_err decode(const char *in, size_t n, int url, unsigned char **out, size_t *out_len)
 {
     enum clc_err rc = CLC_OK;
     unsigned char *o = NULL;

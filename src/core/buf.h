@@ -8,10 +8,10 @@
 #include "core/err.h"
 
 struct clc_buf {
-    char *data;  /* NULL until the first append; NUL-terminated after */
-    size_t len;  /* bytes used, excluding the terminator */
-    size_t cap;  /* bytes allocated */
-    size_t max;  /* hard limit on len */
+    char *data; /* NULL until the first append; NUL-terminated after */
+    size_t len; /* bytes used, excluding the terminator */
+    size_t cap; /* bytes allocated */
+    size_t max; /* hard limit on len */
 };
 
 void clc_buf_init(struct clc_buf *b, size_t max);

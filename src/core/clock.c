@@ -209,8 +209,8 @@ static int valid_fields(int year, int mon, int day, int hour, int min, int sec)
 /* "08:49:37" */
 static int take_hms(struct cur *c, int *h, int *m, int *s)
 {
-    return take_digits(c, 2, h) && take_lit(c, ":") && take_digits(c, 2, m) &&
-           take_lit(c, ":") && take_digits(c, 2, s);
+    return take_digits(c, 2, h) && take_lit(c, ":") && take_digits(c, 2, m) && take_lit(c, ":") &&
+           take_digits(c, 2, s);
 }
 
 /* Sun, 06 Nov 1994 08:49:37 GMT */
@@ -261,8 +261,7 @@ static int parse_asctime(struct cur *c, int *y, int *mo, int *d, int *h, int *mi
     } else if (!take_digits(c, 2, d)) {
         return 0;
     }
-    if (!take_lit(c, " ") || !take_hms(c, h, mi, s) || !take_lit(c, " ") ||
-        !take_digits(c, 4, y))
+    if (!take_lit(c, " ") || !take_hms(c, h, mi, s) || !take_lit(c, " ") || !take_digits(c, 4, y))
         return 0;
     *mo = m + 1;
     return 1;

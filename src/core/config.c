@@ -35,11 +35,16 @@ struct clc_config {
 static const char *type_word(enum clc_config_type t)
 {
     switch (t) {
-    case CLC_CFG_STR: return "string";
-    case CLC_CFG_INT: return "integer";
-    case CLC_CFG_BOOL: return "boolean";
-    case CLC_CFG_OBJ: return "object";
-    case CLC_CFG_ARR: return "array";
+    case CLC_CFG_STR:
+        return "string";
+    case CLC_CFG_INT:
+        return "integer";
+    case CLC_CFG_BOOL:
+        return "boolean";
+    case CLC_CFG_OBJ:
+        return "object";
+    case CLC_CFG_ARR:
+        return "array";
     }
     return "value";
 }
@@ -55,11 +60,16 @@ static int json_is_int(const cJSON *v)
 static int type_matches(enum clc_config_type t, const cJSON *v)
 {
     switch (t) {
-    case CLC_CFG_STR: return cJSON_IsString(v) && v->valuestring != NULL;
-    case CLC_CFG_INT: return json_is_int(v);
-    case CLC_CFG_BOOL: return cJSON_IsBool(v);
-    case CLC_CFG_OBJ: return cJSON_IsObject(v);
-    case CLC_CFG_ARR: return cJSON_IsArray(v);
+    case CLC_CFG_STR:
+        return cJSON_IsString(v) && v->valuestring != NULL;
+    case CLC_CFG_INT:
+        return json_is_int(v);
+    case CLC_CFG_BOOL:
+        return cJSON_IsBool(v);
+    case CLC_CFG_OBJ:
+        return cJSON_IsObject(v);
+    case CLC_CFG_ARR:
+        return cJSON_IsArray(v);
     }
     return 0;
 }
@@ -73,8 +83,8 @@ static int is_map_entry(const char *p)
     return n >= 2 && strcmp(p + n - 2, ".*") == 0;
 }
 
-static enum key_kind classify(const struct clc_config_key *schema, size_t nschema,
-                              const char *path, enum clc_config_type *type)
+static enum key_kind classify(const struct clc_config_key *schema, size_t nschema, const char *path,
+                              enum clc_config_type *type)
 {
     size_t plen = strlen(path);
     for (size_t i = 0; i < nschema; i++) {
@@ -111,8 +121,7 @@ static int join_path(char *dst, const char *prefix, const char *name)
 
 /* If an unknown key K is the inline form of a declared secret (K_file and
  * K_env exist), say how secrets are given instead of "not a known key". */
-static int is_inline_secret(const struct clc_config_key *schema, size_t nschema,
-                            const char *path)
+static int is_inline_secret(const struct clc_config_key *schema, size_t nschema, const char *path)
 {
     char k[CFG_PATH_MAX];
     enum clc_config_type t;
@@ -149,8 +158,8 @@ static enum clc_err validate(const struct clc_config *c, const cJSON *obj, const
         if (!in_map) {
             for (const cJSON *e = obj->child; e != m; e = e->next) {
                 if (e->string != NULL && strcmp(e->string, name) == 0)
-                    return clc_errf(ei, CLC_ERR_CONFIG, "config key '%s' appears twice (%s)",
-                                    path, c->origin);
+                    return clc_errf(ei, CLC_ERR_CONFIG, "config key '%s' appears twice (%s)", path,
+                                    c->origin);
             }
         }
         enum clc_config_type t = CLC_CFG_STR;
@@ -310,8 +319,8 @@ static enum clc_err add_env_origin(struct clc_config *c, const char *path, const
 
 /* One override. Values are never echoed in messages: a variable meant for
  * one key may hold something sensitive. */
-static enum clc_err apply_env(struct clc_config *c, const struct clc_config_key *k,
-                              const char *var, const char *val, struct clc_errinfo *ei)
+static enum clc_err apply_env(struct clc_config *c, const struct clc_config_key *k, const char *var,
+                              const char *val, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     cJSON *v = NULL;
@@ -357,8 +366,9 @@ static enum clc_err apply_env(struct clc_config *c, const struct clc_config_key 
             goto out;
         }
         if (!type_matches(k->type, v)) {
-            rc = clc_errf(ei, CLC_ERR_CONFIG, "config key '%s': expected %s, got %s (environment %s)",
-                          k->path, type_word(k->type), clc_json_type_name(v), var);
+            rc = clc_errf(ei, CLC_ERR_CONFIG,
+                          "config key '%s': expected %s, got %s (environment %s)", k->path,
+                          type_word(k->type), clc_json_type_name(v), var);
             goto out;
         }
         break;
@@ -409,8 +419,7 @@ static enum clc_err apply_env_all(struct clc_config *c, const char *env_prefix,
 
 enum clc_err clc_config_load_text(const char *text, size_t len, const char *origin,
                                   const char *env_prefix, const struct clc_config_key *schema,
-                                  size_t nschema, struct clc_config **out,
-                                  struct clc_errinfo *ei)
+                                  size_t nschema, struct clc_config **out, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     struct clc_config *c = NULL;
@@ -552,8 +561,8 @@ const char *clc_config_origin(const struct clc_config *c, const char *path)
 
 /* Finds the key for a getter. A path outside the schema, or a getter of the
  * wrong type for a declared key, is a bug in the caller. */
-static enum clc_err lookup(const struct clc_config *c, const char *path,
-                           enum clc_config_type want, const cJSON **out, struct clc_errinfo *ei)
+static enum clc_err lookup(const struct clc_config *c, const char *path, enum clc_config_type want,
+                           const cJSON **out, struct clc_errinfo *ei)
 {
     *out = NULL;
     if (c == NULL || path == NULL)
@@ -584,8 +593,8 @@ enum clc_err clc_config_str(const struct clc_config *c, const char *path, const 
     return CLC_OK;
 }
 
-enum clc_err clc_config_int(const struct clc_config *c, const char *path, int64_t dflt,
-                            int64_t min, int64_t max, int64_t *out, struct clc_errinfo *ei)
+enum clc_err clc_config_int(const struct clc_config *c, const char *path, int64_t dflt, int64_t min,
+                            int64_t max, int64_t *out, struct clc_errinfo *ei)
 {
     const cJSON *v = NULL;
     *out = 0;
@@ -600,8 +609,7 @@ enum clc_err clc_config_int(const struct clc_config *c, const char *path, int64_
     if (n < min || n > max)
         return clc_errf(ei, CLC_ERR_CONFIG,
                         "config key '%s': %lld is out of range [%lld, %lld] (%s)", path,
-                        (long long)n, (long long)min, (long long)max,
-                        clc_config_origin(c, path));
+                        (long long)n, (long long)min, (long long)max, clc_config_origin(c, path));
     *out = n;
     return CLC_OK;
 }
@@ -647,8 +655,8 @@ enum clc_err clc_config_enum(const struct clc_config *c, const char *path, const
         }
     }
     if (tree_get(c->root, path) == NULL)
-        return clc_errf(ei, CLC_ERR_INTERNAL, "config key '%s': default '%s' is not a choice",
-                        path, s);
+        return clc_errf(ei, CLC_ERR_INTERNAL, "config key '%s': default '%s' is not a choice", path,
+                        s);
     /* The list of choices is what the user needs to fix it. */
     char list[256];
     size_t n = 0;
@@ -659,8 +667,8 @@ enum clc_err clc_config_enum(const struct clc_config *c, const char *path, const
             break;
         n += (size_t)w;
     }
-    return clc_errf(ei, CLC_ERR_CONFIG, "config key '%s': '%.64s' is not one of: %s (%s)", path,
-                    s, list, clc_config_origin(c, path));
+    return clc_errf(ei, CLC_ERR_CONFIG, "config key '%s': '%.64s' is not one of: %s (%s)", path, s,
+                    list, clc_config_origin(c, path));
 }
 
 const cJSON *clc_config_node(const struct clc_config *c, const char *path)

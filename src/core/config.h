@@ -33,16 +33,15 @@ enum clc_err clc_config_load(const char *path, const char *env_prefix,
 /* Same, from text already in memory (tests, embedded defaults). */
 enum clc_err clc_config_load_text(const char *text, size_t len, const char *origin,
                                   const char *env_prefix, const struct clc_config_key *schema,
-                                  size_t nschema, struct clc_config **out,
-                                  struct clc_errinfo *ei);
+                                  size_t nschema, struct clc_config **out, struct clc_errinfo *ei);
 void clc_config_free(struct clc_config *c);
 
 /* Getters: absent gives dflt and CLC_OK; wrong type or out of range is
  * CLC_ERR_CONFIG with the key named. Borrowed strings live as long as c. */
 enum clc_err clc_config_str(const struct clc_config *c, const char *path, const char *dflt,
                             const char **out, struct clc_errinfo *ei);
-enum clc_err clc_config_int(const struct clc_config *c, const char *path, int64_t dflt,
-                            int64_t min, int64_t max, int64_t *out, struct clc_errinfo *ei);
+enum clc_err clc_config_int(const struct clc_config *c, const char *path, int64_t dflt, int64_t min,
+                            int64_t max, int64_t *out, struct clc_errinfo *ei);
 enum clc_err clc_config_bool(const struct clc_config *c, const char *path, int dflt, int *out,
                              struct clc_errinfo *ei);
 /* Required string: CLC_ERR_CONFIG "config key 'x' is required" when absent. */

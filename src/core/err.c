@@ -45,15 +45,24 @@ enum clc_err clc_err_from_http(long status)
     if (status >= 200 && status <= 299)
         return CLC_OK;
     switch (status) {
-    case 400: return CLC_ERR_INVALID;
-    case 401: return CLC_ERR_AUTH;
-    case 403: return CLC_ERR_FORBIDDEN;
-    case 404: return CLC_ERR_NOT_FOUND;
-    case 408: return CLC_ERR_TIMEOUT;
-    case 409: return CLC_ERR_CONFLICT;
-    case 413: return CLC_ERR_LIMIT;
-    case 429: return CLC_ERR_THROTTLED;
-    default: break;
+    case 400:
+        return CLC_ERR_INVALID;
+    case 401:
+        return CLC_ERR_AUTH;
+    case 403:
+        return CLC_ERR_FORBIDDEN;
+    case 404:
+        return CLC_ERR_NOT_FOUND;
+    case 408:
+        return CLC_ERR_TIMEOUT;
+    case 409:
+        return CLC_ERR_CONFLICT;
+    case 413:
+        return CLC_ERR_LIMIT;
+    case 429:
+        return CLC_ERR_THROTTLED;
+    default:
+        break;
     }
     if (status >= 500 && status <= 599)
         return CLC_ERR_UNAVAILABLE;

@@ -35,8 +35,8 @@ enum clc_err clc_file_read(const char *path, size_t max, char **out, size_t *len
     if (fd < 0) {
         /* A missing file is often expected (optional config, first run), so
          * it gets its own code. */
-        rc = clc_errf(ei, errno == ENOENT ? CLC_ERR_NOT_FOUND : CLC_ERR_IO, "reading %s: %s",
-                      path, strerror(errno));
+        rc = clc_errf(ei, errno == ENOENT ? CLC_ERR_NOT_FOUND : CLC_ERR_IO, "reading %s: %s", path,
+                      strerror(errno));
         goto out;
     }
     struct stat st;
@@ -205,8 +205,7 @@ enum clc_err clc_file_mkdirs(const char *path, mode_t mode, struct clc_errinfo *
             struct stat st;
             if (e != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
                 if (e == EEXIST)
-                    return clc_errf(ei, CLC_ERR_IO, "mkdir %s: exists and is not a directory",
-                                    p);
+                    return clc_errf(ei, CLC_ERR_IO, "mkdir %s: exists and is not a directory", p);
                 return clc_errf(ei, CLC_ERR_IO, "mkdir %s: %s", p, strerror(e));
             }
         }

@@ -31,8 +31,8 @@ static enum clc_err prescan(const char *t, size_t len, struct clc_errinfo *ei)
             } else if (c == '"') {
                 in_str = 0;
             } else if (c < 0x20) {
-                return clc_errf(ei, CLC_ERR_PARSE,
-                                "JSON: control character in string at byte %zu", i);
+                return clc_errf(ei, CLC_ERR_PARSE, "JSON: control character in string at byte %zu",
+                                i);
             }
             continue;
         }
@@ -230,8 +230,8 @@ static int absent(const cJSON *v)
     return v == NULL || cJSON_IsNull(v);
 }
 
-enum clc_err clc_json_str_opt(const cJSON *obj, const char *key, const char *dflt,
-                              const char **out, struct clc_errinfo *ei)
+enum clc_err clc_json_str_opt(const cJSON *obj, const char *key, const char *dflt, const char **out,
+                              struct clc_errinfo *ei)
 {
     *out = dflt;
     if (absent(member(obj, key)))
@@ -305,8 +305,7 @@ enum clc_err clc_json_int_lenient(const cJSON *obj, const char *key, int64_t *ou
     if (r == -2)
         return clc_errf(ei, CLC_ERR_PARSE, "field '%s': integer out of range", key);
     if (r != 0)
-        return clc_errf(ei, CLC_ERR_PARSE, "field '%s': expected integer, got string",
-                        key);
+        return clc_errf(ei, CLC_ERR_PARSE, "field '%s': expected integer, got string", key);
     *out = n;
     return CLC_OK;
 }

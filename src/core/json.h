@@ -29,8 +29,8 @@ enum clc_err clc_json_arr(const cJSON *obj, const char *key, const cJSON **out,
 
 /* Optional getters: absent (or JSON null) gives the default and CLC_OK; a
  * present value of the wrong type is still CLC_ERR_PARSE. */
-enum clc_err clc_json_str_opt(const cJSON *obj, const char *key, const char *dflt,
-                              const char **out, struct clc_errinfo *ei);
+enum clc_err clc_json_str_opt(const cJSON *obj, const char *key, const char *dflt, const char **out,
+                              struct clc_errinfo *ei);
 enum clc_err clc_json_int_opt(const cJSON *obj, const char *key, int64_t dflt, int64_t *out,
                               struct clc_errinfo *ei);
 enum clc_err clc_json_bool_opt(const cJSON *obj, const char *key, int dflt, int *out,

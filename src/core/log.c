@@ -174,12 +174,23 @@ static void put_text_value(struct wr *w, const char *s, size_t n)
         }
         i += len;
         switch (cp) {
-        case '"': puts_(w, "\\\""); continue;
-        case '\\': puts_(w, "\\\\"); continue;
-        case '\n': puts_(w, "\\n"); continue;
-        case '\r': puts_(w, "\\r"); continue;
-        case '\t': puts_(w, "\\t"); continue;
-        default: break;
+        case '"':
+            puts_(w, "\\\"");
+            continue;
+        case '\\':
+            puts_(w, "\\\\");
+            continue;
+        case '\n':
+            puts_(w, "\\n");
+            continue;
+        case '\r':
+            puts_(w, "\\r");
+            continue;
+        case '\t':
+            puts_(w, "\\t");
+            continue;
+        default:
+            break;
         }
         if (cp < 0x80 && cp_is_control(cp))
             put_hex_escape(w, "\\x", cp, 2);
@@ -208,14 +219,29 @@ static void put_json_string(struct wr *w, const char *s, size_t n)
         }
         i += len;
         switch (cp) {
-        case '"': puts_(w, "\\\""); continue;
-        case '\\': puts_(w, "\\\\"); continue;
-        case '\n': puts_(w, "\\n"); continue;
-        case '\r': puts_(w, "\\r"); continue;
-        case '\t': puts_(w, "\\t"); continue;
-        case '\b': puts_(w, "\\b"); continue;
-        case '\f': puts_(w, "\\f"); continue;
-        default: break;
+        case '"':
+            puts_(w, "\\\"");
+            continue;
+        case '\\':
+            puts_(w, "\\\\");
+            continue;
+        case '\n':
+            puts_(w, "\\n");
+            continue;
+        case '\r':
+            puts_(w, "\\r");
+            continue;
+        case '\t':
+            puts_(w, "\\t");
+            continue;
+        case '\b':
+            puts_(w, "\\b");
+            continue;
+        case '\f':
+            puts_(w, "\\f");
+            continue;
+        default:
+            break;
         }
         if (cp_is_control(cp))
             put_hex_escape(w, "\\u", cp, 4);
@@ -269,8 +295,8 @@ static int key_is_sensitive(const char *key)
 
 static int is_b64url_char(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 /* A JWT anywhere in the value ("Bearer eyJ...", a URL with ?token=eyJ...):
@@ -378,8 +404,8 @@ static void put_timestamp(struct wr *w, enum clc_log_format fmt, int64_t unix_ms
 /* Returns the full length the record needs (without the NUL), which may be
  * more than fits in w. */
 static size_t format_into(struct wr *w, enum clc_log_format fmt, int64_t unix_ms,
-                          enum clc_log_level lvl, const char *event,
-                          const struct clc_log_field *f, size_t n)
+                          enum clc_log_level lvl, const char *event, const struct clc_log_field *f,
+                          size_t n)
 {
     const char *ev = event != NULL ? event : "";
     if (fmt == CLC_LOG_JSON) {

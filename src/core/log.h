@@ -18,15 +18,14 @@ enum clc_log_ftype { CLC_LF_STR, CLC_LF_INT, CLC_LF_SECRET };
 struct clc_log_field {
     const char *key;
     enum clc_log_ftype type;
-    const char *s;                  /* CLC_LF_STR (NULL prints as empty) */
-    long long i;                    /* CLC_LF_INT */
+    const char *s;                   /* CLC_LF_STR (NULL prints as empty) */
+    long long i;                     /* CLC_LF_INT */
     const struct clc_secret *secret; /* CLC_LF_SECRET */
 };
 
 #define CLC_LS(k, v) ((struct clc_log_field){.key = (k), .type = CLC_LF_STR, .s = (v)})
 #define CLC_LI(k, v) ((struct clc_log_field){.key = (k), .type = CLC_LF_INT, .i = (long long)(v)})
-#define CLC_LSECRET(k, v) \
-    ((struct clc_log_field){.key = (k), .type = CLC_LF_SECRET, .secret = (v)})
+#define CLC_LSECRET(k, v) ((struct clc_log_field){.key = (k), .type = CLC_LF_SECRET, .secret = (v)})
 
 /* Process-wide settings. Defaults: INFO, TEXT, stderr. Thread-safe writes:
  * each record is emitted with a single fwrite under a lock. */
@@ -46,13 +45,12 @@ size_t clc_log_format_record(char *buf, size_t size, enum clc_log_format fmt, in
                              const struct clc_log_field *f, size_t n);
 
 /* clc_log(CLC_LOG_INFO, "token.acquired", CLC_LS("scope", s), CLC_LI("ttl", 3599)); */
-#define clc_log(lvl, event, ...)                                                           \
-    do {                                                                                   \
-        if ((lvl) >= clc_log_min_level()) {                                                \
-            const struct clc_log_field clc_lf_[] = {CLC_LS(NULL, NULL), __VA_ARGS__};      \
-            clc_log_fields((lvl), (event), clc_lf_ + 1,                                    \
-                           sizeof clc_lf_ / sizeof clc_lf_[0] - 1);                        \
-        }                                                                                  \
+#define clc_log(lvl, event, ...)                                                                   \
+    do {                                                                                           \
+        if ((lvl) >= clc_log_min_level()) {                                                        \
+            const struct clc_log_field clc_lf_[] = {CLC_LS(NULL, NULL), __VA_ARGS__};              \
+            clc_log_fields((lvl), (event), clc_lf_ + 1, sizeof clc_lf_ / sizeof clc_lf_[0] - 1);   \
+        }                                                                                          \
     } while (0)
 #define clc_log0(lvl, event) clc_log_fields((lvl), (event), NULL, 0)
 

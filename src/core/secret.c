@@ -82,8 +82,7 @@ static size_t strip_newline(const char *p, size_t n)
     return n;
 }
 
-enum clc_err clc_secret_from_file(const char *path, struct clc_secret **out,
-                                  struct clc_errinfo *ei)
+enum clc_err clc_secret_from_file(const char *path, struct clc_secret **out, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     int fd = -1;
@@ -160,8 +159,7 @@ out:
     return rc;
 }
 
-enum clc_err clc_secret_from_env(const char *name, struct clc_secret **out,
-                                 struct clc_errinfo *ei)
+enum clc_err clc_secret_from_env(const char *name, struct clc_secret **out, struct clc_errinfo *ei)
 {
     *out = NULL;
     const char *v = getenv(name);

@@ -20,8 +20,7 @@ enum clc_err clc_secret_new(const void *p, size_t n, struct clc_secret **out);
 enum clc_err clc_secret_from_file(const char *path, struct clc_secret **out,
                                   struct clc_errinfo *ei);
 /* Reads an environment variable; CLC_ERR_NOT_FOUND if unset or empty. */
-enum clc_err clc_secret_from_env(const char *name, struct clc_secret **out,
-                                 struct clc_errinfo *ei);
+enum clc_err clc_secret_from_env(const char *name, struct clc_secret **out, struct clc_errinfo *ei);
 enum clc_err clc_secret_dup(const struct clc_secret *s, struct clc_secret **out);
 
 /* The bytes, NUL-terminated. Use only at the point where the secret is sent. */

@@ -365,8 +365,8 @@ enum clc_err clc_jwt_check_times(const cJSON *claims, int64_t now, int64_t leewa
     if (has < 0)
         return clc_errf(ei, CLC_ERR_PARSE, "jwt payload: exp is not an integer");
     if (exp <= now - leeway_s)
-        return clc_errf(ei, CLC_ERR_AUTH, "jwt payload: expired at %lld (now %lld)",
-                        (long long)exp, (long long)now);
+        return clc_errf(ei, CLC_ERR_AUTH, "jwt payload: expired at %lld (now %lld)", (long long)exp,
+                        (long long)now);
     has = int_claim(claims, "nbf", &nbf);
     if (has < 0)
         return clc_errf(ei, CLC_ERR_PARSE, "jwt payload: nbf is not an integer");
@@ -376,8 +376,7 @@ enum clc_err clc_jwt_check_times(const cJSON *claims, int64_t now, int64_t leewa
     return CLC_OK;
 }
 
-enum clc_err clc_jwt_decode(const char *jwt, cJSON **header, cJSON **claims,
-                            struct clc_errinfo *ei)
+enum clc_err clc_jwt_decode(const char *jwt, cJSON **header, cJSON **claims, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     struct parts pt;

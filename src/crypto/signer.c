@@ -60,8 +60,7 @@ static const char *ossl_reason(char *buf, size_t n)
 }
 
 /* Classifies pkey; consumes it either way. */
-enum clc_err clc_signer_from_pkey(EVP_PKEY *pkey, struct clc_signer **out,
-                                  struct clc_errinfo *ei)
+enum clc_err clc_signer_from_pkey(EVP_PKEY *pkey, struct clc_signer **out, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     struct clc_signer *s = NULL;
@@ -84,8 +83,8 @@ enum clc_err clc_signer_from_pkey(EVP_PKEY *pkey, struct clc_signer **out,
         }
         alg = ALG_RS256;
     } else if (EVP_PKEY_is_a(pkey, "EC")) {
-        if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                            sizeof group, &glen)) {
+        if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                            &glen)) {
             ERR_clear_error();
             rc = clc_errf(ei, CLC_ERR_UNSUPPORTED, "signer: EC key without a named curve");
             goto out;
@@ -128,8 +127,7 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-enum clc_err clc_signer_load_pem(const char *path, struct clc_signer **out,
-                                 struct clc_errinfo *ei)
+enum clc_err clc_signer_load_pem(const char *path, struct clc_signer **out, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     char *pem = NULL;
@@ -149,8 +147,8 @@ enum clc_err clc_signer_load_pem(const char *path, struct clc_signer **out,
     pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
     if (!pkey) {
         ERR_clear_error();
-        rc = clc_errf(ei, CLC_ERR_PARSE,
-                      "private key %s: not an unencrypted PEM private key", path);
+        rc =
+            clc_errf(ei, CLC_ERR_PARSE, "private key %s: not an unencrypted PEM private key", path);
         goto out;
     }
     rc = clc_signer_from_pkey(pkey, out, ei);
@@ -182,11 +180,12 @@ enum clc_err clc_signer_generate(const char *kty, int bits, struct clc_signer **
         }
         pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
     } else if (kty && strcmp(kty, "EC") == 0) {
-        const char *curve = bits == 256 ? "P-256" : bits == 384 ? "P-384"
-                                                  : bits == 521 ? "P-521" : NULL;
+        const char *curve = bits == 256   ? "P-256"
+                            : bits == 384 ? "P-384"
+                            : bits == 521 ? "P-521"
+                                          : NULL;
         if (!curve) {
-            rc = clc_errf(ei, CLC_ERR_INVALID, "signer: EC size %d refused (256, 384, 521)",
-                          bits);
+            rc = clc_errf(ei, CLC_ERR_INVALID, "signer: EC size %d refused (256, 384, 521)", bits);
             goto out;
         }
         pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
@@ -332,8 +331,7 @@ static int add_str(cJSON *obj, const char *key, const char *val)
     return cJSON_AddStringToObject(obj, key, val) != NULL;
 }
 
-enum clc_err clc_signer_public_jwk(const struct clc_signer *s, cJSON **out,
-                                   struct clc_errinfo *ei)
+enum clc_err clc_signer_public_jwk(const struct clc_signer *s, cJSON **out, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     cJSON *jwk = cJSON_CreateObject();

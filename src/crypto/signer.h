@@ -13,11 +13,9 @@ struct clc_signer;
 
 /* Loads an unencrypted PEM private key (PKCS#8 or traditional; RSA >= 2048 or
  * EC P-256/P-384/P-521). The file's content is wiped from memory after use. */
-enum clc_err clc_signer_load_pem(const char *path, struct clc_signer **out,
-                                 struct clc_errinfo *ei);
+enum clc_err clc_signer_load_pem(const char *path, struct clc_signer **out, struct clc_errinfo *ei);
 /* Takes over one reference to pkey (the caller's reference is consumed). */
-enum clc_err clc_signer_from_pkey(EVP_PKEY *pkey, struct clc_signer **out,
-                                  struct clc_errinfo *ei);
+enum clc_err clc_signer_from_pkey(EVP_PKEY *pkey, struct clc_signer **out, struct clc_errinfo *ei);
 /* Generates a fresh key: "RSA" with bits, or "EC" with bits 256/384/521. */
 enum clc_err clc_signer_generate(const char *kty, int bits, struct clc_signer **out,
                                  struct clc_errinfo *ei);
@@ -32,8 +30,7 @@ enum clc_err clc_signer_sign(const struct clc_signer *s, const void *data, size_
 
 /* Public key as a JWK object (RSA: kty,n,e; EC: kty,crv,x,y) with members in
  * RFC 7638 order, so that printing it compactly gives the thumbprint input. */
-enum clc_err clc_signer_public_jwk(const struct clc_signer *s, cJSON **out,
-                                   struct clc_errinfo *ei);
+enum clc_err clc_signer_public_jwk(const struct clc_signer *s, cJSON **out, struct clc_errinfo *ei);
 
 /* Borrowed public/private key, for code that must hand it to OpenSSL (e.g.
  * building a certificate in the emulator). */

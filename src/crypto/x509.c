@@ -38,7 +38,7 @@ static const char *ossl_reason(char *buf, size_t n)
     return buf;
 }
 
-enum clc_err clc_x509_parse_pem_chain(const char *pem, size_t len, STACK_OF(X509) **out,
+enum clc_err clc_x509_parse_pem_chain(const char *pem, size_t len, STACK_OF(X509) * *out,
                                       struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
@@ -240,8 +240,9 @@ static GENERAL_NAME *make_san(const char *entry)
         const char *name = entry + 4;
         size_t n = strlen(name);
         ASN1_IA5STRING *ia5 = NULL;
-        if (n == 0 || n > 253 || strspn(name, "abcdefghijklmnopqrstuvwxyz"
-                                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-*_") != n)
+        if (n == 0 || n > 253 ||
+            strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-*_") != n)
             return NULL;
         ia5 = ASN1_IA5STRING_new();
         if (!ia5 || ASN1_STRING_set(ia5, name, (int)n) != 1) {

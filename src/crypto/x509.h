@@ -13,7 +13,7 @@
 /* First certificate of a PEM file. */
 enum clc_err clc_x509_load_pem_file(const char *path, X509 **out, struct clc_errinfo *ei);
 /* All certificates of a PEM text, in order. *out is a new stack. */
-enum clc_err clc_x509_parse_pem_chain(const char *pem, size_t len, STACK_OF(X509) **out,
+enum clc_err clc_x509_parse_pem_chain(const char *pem, size_t len, STACK_OF(X509) * *out,
                                       struct clc_errinfo *ei);
 /* PEM text of one certificate (malloc'd). */
 enum clc_err clc_x509_to_pem(X509 *cert, char **out, struct clc_errinfo *ei);
@@ -30,9 +30,9 @@ struct clc_x509_spec {
     const char *const *sans;
     int64_t not_before;
     int64_t not_after;
-    int is_ca;                 /* basicConstraints CA:TRUE, keyCertSign, cRLSign */
-    int server_auth;           /* EKU serverAuth (leaf) */
-    int client_auth;           /* EKU clientAuth (leaf) */
+    int is_ca;       /* basicConstraints CA:TRUE, keyCertSign, cRLSign */
+    int server_auth; /* EKU serverAuth (leaf) */
+    int client_auth; /* EKU clientAuth (leaf) */
 };
 /* Signs the subject key (its public half) with issuer_key; issuer NULL means
  * self-signed. Serial: 128 random bits, positive. Adds SKI and AKI. */

@@ -102,17 +102,17 @@ enum clc_err clc_http_new(const struct clc_http_opts *opts, struct clc_http **ou
     }
     h->ca_bundle = dup_or_null(opts->ca_bundle, &failed);
     h->proxy = dup_or_null(opts->proxy, &failed);
-    h->user_agent = dup_or_null(opts->user_agent ? opts->user_agent : "certlc/" CLC_VERSION,
-                                &failed);
+    h->user_agent =
+        dup_or_null(opts->user_agent ? opts->user_agent : "certlc/" CLC_VERSION, &failed);
     if (failed) {
         rc = CLC_ERR_NOMEM;
         goto out;
     }
-    h->connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms
-                                                     : HTTP_DEFAULT_CONNECT_MS;
+    h->connect_timeout_ms =
+        opts->connect_timeout_ms ? opts->connect_timeout_ms : HTTP_DEFAULT_CONNECT_MS;
     h->timeout_ms = opts->timeout_ms ? opts->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
-    h->max_response_bytes = opts->max_response_bytes ? opts->max_response_bytes
-                                                     : HTTP_DEFAULT_MAX_RESPONSE;
+    h->max_response_bytes =
+        opts->max_response_bytes ? opts->max_response_bytes : HTTP_DEFAULT_MAX_RESPONSE;
     if (opts->clock) {
         h->clock = *opts->clock;
         h->has_clock = 1;
@@ -381,8 +381,7 @@ static enum clc_err auth_line(const struct clc_http_req *req, struct clc_buf *li
     if (req->bearer) {
         rc = clc_buf_append_str(line, "Authorization: Bearer ");
         if (rc == CLC_OK)
-            rc = clc_buf_append(line, clc_secret_reveal(req->bearer),
-                                clc_secret_len(req->bearer));
+            rc = clc_buf_append(line, clc_secret_reveal(req->bearer), clc_secret_len(req->bearer));
         *sent = 1;
     } else if (req->authorization) {
         rc = clc_buf_append_str(line, "Authorization: ");
@@ -436,8 +435,7 @@ static enum clc_err build_headers(const struct clc_http_req *req, const char *re
     }
     for (size_t i = 0; rc == CLC_OK && req->headers && req->headers[i]; i++) {
         if (has_crlf(req->headers[i]) || !strchr(req->headers[i], ':')) {
-            rc = clc_errf(ei, CLC_ERR_INVALID, "http: header %zu is not one 'Name: value' line",
-                          i);
+            rc = clc_errf(ei, CLC_ERR_INVALID, "http: header %zu is not one 'Name: value' line", i);
             goto out;
         }
         rc = slist_add(&l, req->headers[i]);
@@ -540,10 +538,10 @@ static enum clc_err set_options(struct clc_http *h, const struct clc_http_req *r
      * cache, so keep-alive connections are still reused. */
     curl_easy_reset(c);
     h->errbuf[0] = '\0';
-#define SET(opt, val)                                    \
-    do {                                                 \
-        if (cc == CURLE_OK)                              \
-            cc = curl_easy_setopt(c, (opt), (val));      \
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (cc == CURLE_OK)                                                                        \
+            cc = curl_easy_setopt(c, (opt), (val));                                                \
     } while (0)
     SET(CURLOPT_ERRORBUFFER, h->errbuf);
     SET(CURLOPT_VERBOSE, 0L);
@@ -587,8 +585,9 @@ static enum clc_err check_credentials(const struct clc_http_req *req, int *plain
 
     *plain = 0;
     if (req->bearer && req->authorization)
-        return clc_errf(ei, CLC_ERR_INVALID, "http: both a bearer token and an authorization "
-                                             "value given");
+        return clc_errf(ei, CLC_ERR_INVALID,
+                        "http: both a bearer token and an authorization "
+                        "value given");
     if (!req->bearer && !req->authorization)
         return CLC_OK;
     kind = url_scheme_host(req->url, host, sizeof host);
@@ -704,12 +703,11 @@ enum clc_err clc_http_send(struct clc_http *h, const struct clc_http_req *req,
         if (!retry || attempt >= max_attempts)
             break;
         if (rc == CLC_OK)
-            delay = clc_retry_delay_ms(
-                p, attempt, clc_http_resp_header(resp, "Retry-After"),
-                clc_http_resp_header(resp, "retry-after-ms")
-                    ? clc_http_resp_header(resp, "retry-after-ms")
-                    : clc_http_resp_header(resp, "x-ms-retry-after-ms"),
-                clc_clock_now(h->has_clock ? &h->clock : NULL));
+            delay = clc_retry_delay_ms(p, attempt, clc_http_resp_header(resp, "Retry-After"),
+                                       clc_http_resp_header(resp, "retry-after-ms")
+                                           ? clc_http_resp_header(resp, "retry-after-ms")
+                                           : clc_http_resp_header(resp, "x-ms-retry-after-ms"),
+                                       clc_clock_now(h->has_clock ? &h->clock : NULL));
         else
             delay = clc_retry_delay_ms(p, attempt, NULL, NULL, 0);
         /* A policy without a total bound is bounded by its attempts. */

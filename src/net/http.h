@@ -17,12 +17,12 @@
 struct clc_http;
 
 struct clc_http_opts {
-    const char *ca_bundle;      /* PEM file; NULL = system store */
-    long connect_timeout_ms;    /* 0 = 10 s */
-    long timeout_ms;            /* whole transfer; 0 = 60 s */
-    size_t max_response_bytes;  /* 0 = 16 MiB */
-    const char *user_agent;     /* NULL = "certlc/<version>" */
-    const char *proxy;          /* NULL = libcurl's HTTPS_PROXY/NO_PROXY handling */
+    const char *ca_bundle;         /* PEM file; NULL = system store */
+    long connect_timeout_ms;       /* 0 = 10 s */
+    long timeout_ms;               /* whole transfer; 0 = 60 s */
+    size_t max_response_bytes;     /* 0 = 16 MiB */
+    const char *user_agent;        /* NULL = "certlc/<version>" */
+    const char *proxy;             /* NULL = libcurl's HTTPS_PROXY/NO_PROXY handling */
     const struct clc_clock *clock; /* for Retry-After dates; NULL = system */
 };
 
@@ -34,17 +34,17 @@ struct clc_http_header {
 };
 
 struct clc_http_req {
-    const char *method;              /* "GET", "POST", ... */
+    const char *method; /* "GET", "POST", ... */
     const char *url;
-    const char *const *headers;      /* NULL-terminated "Name: value" list, or NULL */
-    const void *body;                /* may be NULL */
+    const char *const *headers; /* NULL-terminated "Name: value" list, or NULL */
+    const void *body;           /* may be NULL */
     size_t body_len;
-    const char *content_type;        /* sets Content-Type when body is given */
-    const struct clc_secret *bearer; /* sent as "Authorization: Bearer ..." */
+    const char *content_type;               /* sets Content-Type when body is given */
+    const struct clc_secret *bearer;        /* sent as "Authorization: Bearer ..." */
     const struct clc_secret *authorization; /* raw Authorization value (e.g. "Basic ...") */
-    int idempotent;                  /* 1 = safe to repeat (retry allowed) */
-    int no_proxy;                    /* 1 = never through a proxy (IMDS) */
-    const char *client_request_id;   /* NULL = a fresh UUID */
+    int idempotent;                         /* 1 = safe to repeat (retry allowed) */
+    int no_proxy;                           /* 1 = never through a proxy (IMDS) */
+    const char *client_request_id;          /* NULL = a fresh UUID */
 };
 
 struct clc_http_resp {
@@ -52,8 +52,8 @@ struct clc_http_resp {
     struct clc_buf body;
     struct clc_http_header headers[CLC_HTTP_MAX_HEADERS];
     size_t nheaders;
-    char client_request_id[40];      /* the id we sent */
-    int attempts;                    /* tries made by clc_http_send */
+    char client_request_id[40]; /* the id we sent */
+    int attempts;               /* tries made by clc_http_send */
 };
 
 enum clc_err clc_http_new(const struct clc_http_opts *opts, struct clc_http **out,

@@ -9,10 +9,10 @@
 #include "core/err.h"
 
 struct clc_retry_policy {
-    int max_attempts;       /* total tries including the first; >= 1 */
-    int64_t base_delay_ms;  /* first backoff cap */
-    int64_t max_delay_ms;   /* cap on any one wait, Retry-After included */
-    int64_t max_total_ms;   /* no new attempt would start past this */
+    int max_attempts;      /* total tries including the first; >= 1 */
+    int64_t base_delay_ms; /* first backoff cap */
+    int64_t max_delay_ms;  /* cap on any one wait, Retry-After included */
+    int64_t max_total_ms;  /* no new attempt would start past this */
     /* Injection points; NULL = OpenSSL random and clc_sleep_ms. */
     uint64_t (*rand_below)(uint64_t bound, void *ctx);
     void (*sleep_ms)(int64_t ms, void *ctx);

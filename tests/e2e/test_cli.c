@@ -152,12 +152,9 @@ static void test_bad_configs(void **state)
         const char *file;
         const char *expect;
     } cases[] = {
-        {"unknown-key.json", "auth.methd"},
-        {"wrong-type.json", "http.timeout_ms"},
-        {"truncated.json", "truncated.json"},
-        {"secret-inline.json", "auth.client_secret"},
-        {"unknown-method.json", "kerberos"},
-        {"does-not-exist.json", "does-not-exist.json"},
+        {"unknown-key.json", "auth.methd"},   {"wrong-type.json", "http.timeout_ms"},
+        {"truncated.json", "truncated.json"}, {"secret-inline.json", "auth.client_secret"},
+        {"unknown-method.json", "kerberos"},  {"does-not-exist.json", "does-not-exist.json"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[512];
@@ -261,7 +258,8 @@ static void test_token_managed_identity(void **state)
     (void)state;
     static struct test_proc_result r;
     char url[512], path[512];
-    snprintf(url, sizeof url, "%s/metadata/identity/oauth2/token", ep_str("services", "imds", NULL));
+    snprintf(url, sizeof url, "%s/metadata/identity/oauth2/token",
+             ep_str("services", "imds", NULL));
     cJSON *c = cJSON_CreateObject(), *auth = cJSON_AddObjectToObject(c, "auth");
     cJSON_AddStringToObject(auth, "method", "managed_identity");
     cJSON_AddStringToObject(auth, "imds_endpoint", url);
@@ -285,14 +283,10 @@ static void test_token_managed_identity(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_help_and_version),
-        cmocka_unit_test(test_usage_errors),
-        cmocka_unit_test(test_bad_configs),
-        cmocka_unit_test(test_config_keys_and_check),
-        cmocka_unit_test(test_token_client_secret),
-        cmocka_unit_test(test_token_wrong_secret),
-        cmocka_unit_test(test_env_override),
-        cmocka_unit_test(test_token_managed_identity),
+        cmocka_unit_test(test_help_and_version),    cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_bad_configs),         cmocka_unit_test(test_config_keys_and_check),
+        cmocka_unit_test(test_token_client_secret), cmocka_unit_test(test_token_wrong_secret),
+        cmocka_unit_test(test_env_override),        cmocka_unit_test(test_token_managed_identity),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

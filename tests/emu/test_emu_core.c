@@ -37,11 +37,11 @@ static void test_tls_verified(void **state)
 
     /* The same server against a bundle without the emulator's CA. */
     fx_do_req(c, "GET", fx_url("testsvc", "/items/1"), NULL, NULL, 0, CLC_FIXTURES "/../README.md",
-           &r);
+              &r);
     assert_true(r.cc == CURLE_PEER_FAILED_VERIFICATION || r.cc == CURLE_SSL_CACERT_BADFILE);
     fx_resp_free(&r);
     fx_do_req(c, "GET", fx_url("testsvc", "/items/1"), NULL, NULL, 0,
-           "/etc/ssl/certs/ca-certificates.crt", &r);
+              "/etc/ssl/certs/ca-certificates.crt", &r);
     assert_int_equal(r.cc, CURLE_PEER_FAILED_VERIFICATION);
     fx_resp_free(&r);
     curl_easy_cleanup(c);
@@ -105,8 +105,8 @@ static void test_endpoints_file(void **state)
     free(text);
     assert_non_null(doc);
     svc = cJSON_GetObjectItem(doc, "services");
-    for (const char *const *k = (const char *const[]){"control", "entra", "imds", "arc", "testsvc",
-                                                       NULL};
+    for (const char *const *k =
+             (const char *const[]){"control", "entra", "imds", "arc", "testsvc", NULL};
          *k; k++) {
         const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(svc, *k));
         assert_non_null(v);
@@ -121,9 +121,8 @@ static void test_endpoints_file(void **state)
                         emu_ca_bundle(fx.emu));
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(doc, "tenant")),
                         emu_tenant(fx.emu));
-    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "identities"),
-                                                            "admin"),
-                                        "client_secret"));
+    assert_non_null(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "identities"), "admin"), "client_secret"));
     assert_int_equal(access(emu_ca_bundle(fx.emu), R_OK), 0);
     cJSON_Delete(doc);
     /* Keys that the document could not hold side by side are refused. */

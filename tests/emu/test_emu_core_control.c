@@ -241,7 +241,7 @@ static void test_fault_latency_and_management(void **state)
 
     /* Bad rules are refused with the reason. */
     fx_admin("POST", "/control/faults", "{\"service\": \"testsvc\", \"status\": 503, \"x\": 1}",
-              &r);
+             &r);
     expect_status(&r, 400);
     assert_string_equal(fx_err_code(&r), "InvalidFaultRule");
     fx_resp_free(&r);

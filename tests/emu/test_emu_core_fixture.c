@@ -70,10 +70,8 @@ static void h_noreply(struct emu_req *r)
 }
 
 static const struct emu_route test_routes[] = {
-    {"GET", "/items/{id}", h_item},
-    {"GET", "/items/{id}/sub/{rest*}", h_item_rest},
-    {"POST", "/echo", h_echo},
-    {"GET", "/slash/", h_slash},
+    {"GET", "/items/{id}", h_item}, {"GET", "/items/{id}/sub/{rest*}", h_item_rest},
+    {"POST", "/echo", h_echo},      {"GET", "/slash/", h_slash},
     {"GET", "/noreply", h_noreply},
 };
 
@@ -153,7 +151,7 @@ int fx_resp_header(const struct resp *r, const char *name, char *out, size_t out
 }
 
 void fx_do_req(CURL *c, const char *method, const char *url, const char *const *hdrs,
-                   const char *body, long body_len, const char *cainfo, struct resp *r)
+               const char *body, long body_len, const char *cainfo, struct resp *r)
 {
     struct curl_slist *sl = NULL;
 
@@ -186,7 +184,7 @@ void fx_do_req(CURL *c, const char *method, const char *url, const char *const *
 }
 
 void fx_req(const char *method, const char *url, const char *const *hdrs, const char *body,
-                struct resp *r)
+            struct resp *r)
 {
     fx_do_req(fx.curl, method, url, hdrs, body, body ? (long)strlen(body) : 0, NULL, r);
     if (r->cc != CURLE_OK)
@@ -230,8 +228,9 @@ void fx_token(const char *identity, const char *scope, char *hdr, size_t hdrlen)
     assert_non_null(sec);
     clc_buf_init(&form, 8192);
     esc = curl_easy_escape(fx.curl, sec, 0);
-    assert_int_equal(clc_buf_appendf(&form, "grant_type=client_credentials&client_id=%s"
-                                            "&client_secret=%s&scope=%s",
+    assert_int_equal(clc_buf_appendf(&form,
+                                     "grant_type=client_credentials&client_id=%s"
+                                     "&client_secret=%s&scope=%s",
                                      cid, esc, scope),
                      CLC_OK);
     curl_free(esc);

@@ -151,8 +151,8 @@ static size_t discard(char *p, size_t sz, size_t n, void *ud)
 static void test_run_and_stop(void **state)
 {
     char data[300], ep[300], op[300], errp[300];
-    char *const argv[] = {EMULATOR, "--data-dir", data, "--endpoints-file", ep,
-                          "--log-format", "json", NULL};
+    char *const argv[] = {EMULATOR, "--data-dir",   data,   "--endpoints-file",
+                          ep,       "--log-format", "json", NULL};
     char *text, *log;
     cJSON *doc;
     const char *ctl, *bundle;
@@ -179,8 +179,8 @@ static void test_run_and_stop(void **state)
     doc = cJSON_Parse(text);
     free(text);
     assert_non_null(doc);
-    ctl = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "services"),
-                                                   "control"));
+    ctl =
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "services"), "control"));
     bundle = cJSON_GetStringValue(cJSON_GetObjectItem(doc, "ca_bundle"));
     assert_non_null(ctl);
     assert_non_null(bundle);

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 struct test_proc_result {
-    int exit_code;   /* -1 when killed by a signal or the deadline */
+    int exit_code; /* -1 when killed by a signal or the deadline */
     int timed_out;
     char out[65536]; /* NUL-terminated, truncated */
     char err[65536];

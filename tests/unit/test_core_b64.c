@@ -193,7 +193,7 @@ static void test_rejections(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc4648_vectors), cmocka_unit_test(test_alphabets),
+        cmocka_unit_test(test_rfc4648_vectors),      cmocka_unit_test(test_alphabets),
         cmocka_unit_test(test_round_trip_all_bytes), cmocka_unit_test(test_whitespace),
         cmocka_unit_test(test_rejections),
     };

@@ -141,8 +141,8 @@ static void test_http_date_rejections(void **state)
     (void)state;
     expect_bad_http("");
     expect_bad_http("garbage");
-    expect_bad_http("Sun, 06 Nov 1994 08:49:37");       /* no zone */
-    expect_bad_http("Sun, 06 Nov 1994 08:49:37 UTC");   /* only GMT */
+    expect_bad_http("Sun, 06 Nov 1994 08:49:37");      /* no zone */
+    expect_bad_http("Sun, 06 Nov 1994 08:49:37 UTC");  /* only GMT */
     expect_bad_http("Sun, 06 Nov 1994 08:49:37 GMT "); /* trailing */
     expect_bad_http(" Sun, 06 Nov 1994 08:49:37 GMT");
     expect_bad_http("Sun, 6 Nov 1994 08:49:37 GMT");
@@ -216,18 +216,18 @@ static void test_iso8601_rejections(void **state)
     expect_bad_iso("");
     expect_bad_iso("garbage");
     expect_bad_iso("2026-11-22");
-    expect_bad_iso("2026-11-22T13:50:25");    /* no offset */
-    expect_bad_iso("2026-11-22 13:50:25Z");   /* space separator */
-    expect_bad_iso("2026-13-22T13:50:25Z");   /* month 13 */
+    expect_bad_iso("2026-11-22T13:50:25");  /* no offset */
+    expect_bad_iso("2026-11-22 13:50:25Z"); /* space separator */
+    expect_bad_iso("2026-13-22T13:50:25Z"); /* month 13 */
     expect_bad_iso("2026-00-22T13:50:25Z");
-    expect_bad_iso("2026-11-32T13:50:25Z");   /* day 32 */
-    expect_bad_iso("2026-11-31T13:50:25Z");   /* November has 30 */
-    expect_bad_iso("2025-02-29T13:50:25Z");   /* not a leap year */
+    expect_bad_iso("2026-11-32T13:50:25Z"); /* day 32 */
+    expect_bad_iso("2026-11-31T13:50:25Z"); /* November has 30 */
+    expect_bad_iso("2025-02-29T13:50:25Z"); /* not a leap year */
     expect_bad_iso("2026-11-00T13:50:25Z");
-    expect_bad_iso("2026-11-22T24:00:00Z");   /* hour 24 */
+    expect_bad_iso("2026-11-22T24:00:00Z"); /* hour 24 */
     expect_bad_iso("2026-11-22T13:60:25Z");
     expect_bad_iso("2026-11-22T13:50:61Z");
-    expect_bad_iso("2026-11-22T13:50:25.Z");  /* empty fraction */
+    expect_bad_iso("2026-11-22T13:50:25.Z");              /* empty fraction */
     expect_bad_iso("2026-11-22T13:50:25.1234567890123Z"); /* runaway fraction */
     expect_bad_iso("2026-11-22T13:50:25+1:00");
     expect_bad_iso("2026-11-22T13:50:25+0100");
@@ -248,10 +248,10 @@ static void test_iso8601_rejections(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_clocks),           cmocka_unit_test(test_from_utc),
-        cmocka_unit_test(test_format),           cmocka_unit_test(test_round_trips),
-        cmocka_unit_test(test_http_date_forms),  cmocka_unit_test(test_http_date_rejections),
-        cmocka_unit_test(test_iso8601),          cmocka_unit_test(test_iso8601_rejections),
+        cmocka_unit_test(test_clocks),          cmocka_unit_test(test_from_utc),
+        cmocka_unit_test(test_format),          cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_http_date_forms), cmocka_unit_test(test_http_date_rejections),
+        cmocka_unit_test(test_iso8601),         cmocka_unit_test(test_iso8601_rejections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,10 +34,17 @@ static const struct clc_config_key schema[] = {
 #define NSCHEMA (sizeof schema / sizeof schema[0])
 
 static const char *env_vars[] = {
-    P "LOG__LEVEL",          P "HTTP__TIMEOUT_MS",       P "HTTP__VERIFY",
-    P "AUTH__METHOD",        P "AUTH__TENANT",           P "AUTH__CLIENT_SECRET_FILE",
-    P "AUTH__CLIENT_SECRET_ENV", P "NOTIFY__RECIPIENTS", P "EXTRA",
-    P "A__B__C",             "CLCT_THE_SECRET",
+    P "LOG__LEVEL",
+    P "HTTP__TIMEOUT_MS",
+    P "HTTP__VERIFY",
+    P "AUTH__METHOD",
+    P "AUTH__TENANT",
+    P "AUTH__CLIENT_SECRET_FILE",
+    P "AUTH__CLIENT_SECRET_ENV",
+    P "NOTIFY__RECIPIENTS",
+    P "EXTRA",
+    P "A__B__C",
+    "CLCT_THE_SECRET",
 };
 
 static int clear_env(void **state)
@@ -53,8 +60,8 @@ static struct clc_config *load_ok(const char *text)
     struct clc_config *c = NULL;
     struct clc_errinfo ei;
     clc_errinfo_clear(&ei);
-    enum clc_err rc = clc_config_load_text(text, strlen(text), "file /x.json", P, schema,
-                                           NSCHEMA, &c, &ei);
+    enum clc_err rc =
+        clc_config_load_text(text, strlen(text), "file /x.json", P, schema, NSCHEMA, &c, &ei);
     if (rc != CLC_OK)
         fail_msg("load failed: %s", ei.msg);
     return c;
@@ -65,8 +72,8 @@ static void expect_load_fail(const char *text, enum clc_err want, const char *ms
     struct clc_config *c = (struct clc_config *)0x1;
     struct clc_errinfo ei;
     clc_errinfo_clear(&ei);
-    enum clc_err rc = clc_config_load_text(text, strlen(text), "file /x.json", P, schema,
-                                           NSCHEMA, &c, &ei);
+    enum clc_err rc =
+        clc_config_load_text(text, strlen(text), "file /x.json", P, schema, NSCHEMA, &c, &ei);
     if (rc != want)
         fail_msg("load of %s: got %s (%s)", text, clc_err_name(rc), ei.msg);
     assert_null(c);
@@ -159,11 +166,11 @@ static void test_file_errors(void **state)
     expect_load_fail("{\"auth\":{\"client_secret\":\"p4ss\"}}", CLC_ERR_CONFIG,
                      "config key 'auth.client_secret': secrets are not accepted inline; set "
                      "'auth.client_secret_file' or 'auth.client_secret_env' (file /x.json)");
-    expect_load_fail("[1]", CLC_ERR_CONFIG, "config (file /x.json): expected a JSON object, got array");
+    expect_load_fail("[1]", CLC_ERR_CONFIG,
+                     "config (file /x.json): expected a JSON object, got array");
     expect_load_fail("{\"log\":{\"level\":\"x\"},}", CLC_ERR_CONFIG,
                      "config (file /x.json): JSON: syntax error near byte 22");
-    expect_load_fail("", CLC_ERR_CONFIG,
-                     "config (file /x.json): JSON: empty document");
+    expect_load_fail("", CLC_ERR_CONFIG, "config (file /x.json): JSON: empty document");
 }
 
 static void test_load_file_and_env_only(void **state)
@@ -304,8 +311,8 @@ static void test_getter_checks(void **state)
 
     clc_errinfo_clear(&ei);
     assert_int_equal(clc_config_int(c, "http.timeout_ms", 1, 1, 1000, &i, &ei), CLC_ERR_CONFIG);
-    assert_string_equal(ei.msg,
-                        "config key 'http.timeout_ms': 30000 is out of range [1, 1000] (file /x.json)");
+    assert_string_equal(
+        ei.msg, "config key 'http.timeout_ms': 30000 is out of range [1, 1000] (file /x.json)");
     assert_int_equal(clc_config_int(c, "http.timeout_ms", 1, 30000, 30000, &i, &ei), CLC_OK);
     assert_int_equal(i, 30000);
 

@@ -26,7 +26,7 @@ static void test_names(void **state)
             assert_string_not_equal(a, clc_err_name((enum clc_err)j));
     }
     assert_string_equal(clc_err_name(CLC_ERR__COUNT), "unknown");
-    assert_string_equal(clc_err_name((enum clc_err)-1), "unknown");
+    assert_string_equal(clc_err_name((enum clc_err) - 1), "unknown");
 }
 
 static void test_from_http(void **state)
@@ -157,9 +157,9 @@ static void test_set_http(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),      cmocka_unit_test(test_from_http),
-        cmocka_unit_test(test_errf),       cmocka_unit_test(test_errf_truncates),
-        cmocka_unit_test(test_wrap),       cmocka_unit_test(test_wrap_bounded),
+        cmocka_unit_test(test_names),    cmocka_unit_test(test_from_http),
+        cmocka_unit_test(test_errf),     cmocka_unit_test(test_errf_truncates),
+        cmocka_unit_test(test_wrap),     cmocka_unit_test(test_wrap_bounded),
         cmocka_unit_test(test_set_http),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

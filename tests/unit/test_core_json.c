@@ -29,8 +29,8 @@ static void expect_parse_fail(const char *s, size_t len, enum clc_err want, cons
     clc_errinfo_clear(&ei);
     enum clc_err rc = clc_json_parse(s, len, 1 << 20, &v, &ei);
     if (rc != want)
-        fail_msg("parse of '%.40s': got %s, want %s (%s)", s, clc_err_name(rc),
-                 clc_err_name(want), ei.msg);
+        fail_msg("parse of '%.40s': got %s, want %s (%s)", s, clc_err_name(rc), clc_err_name(want),
+                 ei.msg);
     assert_null(v);
     if (msg != NULL)
         assert_string_equal(ei.msg, msg);
@@ -120,11 +120,11 @@ static const char *doc =
     "\"si\":\"3599\",\"sneg\":\"-12\",\"sbad\":\"12a\",\"splus\":\"+1\",\"sempty\":\"\","
     "\"shuge\":\"99999999999999999999\"}";
 
-#define EXPECT_ERR(call, want)                                                                \
-    do {                                                                                      \
-        clc_errinfo_clear(&ei);                                                               \
-        assert_int_equal((call), CLC_ERR_PARSE);                                              \
-        assert_string_equal(ei.msg, (want));                                                  \
+#define EXPECT_ERR(call, want)                                                                     \
+    do {                                                                                           \
+        clc_errinfo_clear(&ei);                                                                    \
+        assert_int_equal((call), CLC_ERR_PARSE);                                                   \
+        assert_string_equal(ei.msg, (want));                                                       \
     } while (0)
 
 static void test_getters_ok(void **state)
@@ -218,7 +218,8 @@ static void test_getter_errors(void **state)
 
     /* Lenient integers: decimal strings only. */
     EXPECT_ERR(clc_json_int_lenient(v, "zz", &i, &ei), "field 'zz': missing");
-    EXPECT_ERR(clc_json_int_lenient(v, "sbad", &i, &ei), "field 'sbad': expected integer, got string");
+    EXPECT_ERR(clc_json_int_lenient(v, "sbad", &i, &ei),
+               "field 'sbad': expected integer, got string");
     EXPECT_ERR(clc_json_int_lenient(v, "splus", &i, &ei),
                "field 'splus': expected integer, got string");
     EXPECT_ERR(clc_json_int_lenient(v, "sempty", &i, &ei),

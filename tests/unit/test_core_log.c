@@ -192,13 +192,12 @@ static void test_truncation(void **state)
     (void)state;
     char small[40];
     struct clc_log_field f[] = {CLC_LS("k", "v")};
-    size_t n = clc_log_format_record(small, sizeof small, CLC_LOG_TEXT, T0, CLC_LOG_INFO, "e",
-                                     f, 1);
+    size_t n =
+        clc_log_format_record(small, sizeof small, CLC_LOG_TEXT, T0, CLC_LOG_INFO, "e", f, 1);
     assert_int_equal(n, sizeof small - 1);
     assert_int_equal(strlen(small), sizeof small - 1);
     assert_memory_equal(small, "ts=2026-11-22T13:50:25.123Z level=info", 38);
-    assert_int_equal(clc_log_format_record(small, 0, CLC_LOG_TEXT, T0, CLC_LOG_INFO, "e", f, 1),
-                     0);
+    assert_int_equal(clc_log_format_record(small, 0, CLC_LOG_TEXT, T0, CLC_LOG_INFO, "e", f, 1), 0);
 
     /* A very long value is cut and says how long it was. */
     char *big = malloc(10001);
@@ -301,7 +300,8 @@ static void test_concurrent_records(void **state)
         assert_true(id >= 0 && id < 4);
         assert_int_equal(i, count[id]); /* in order per thread, none lost */
         count[id]++;
-        assert_non_null(strstr(line, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"));
+        assert_non_null(
+            strstr(line, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"));
     }
     fclose(fp);
     for (int t = 0; t < 4; t++)
@@ -311,11 +311,16 @@ static void test_concurrent_records(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_format),      cmocka_unit_test(test_text_escaping),
-        cmocka_unit_test(test_json_format),      cmocka_unit_test(test_secret_field),
-        cmocka_unit_test(test_redaction_by_key), cmocka_unit_test(test_redaction_of_jwts),
-        cmocka_unit_test(test_truncation),       cmocka_unit_test(test_parse_names),
-        cmocka_unit_test(test_sink),             cmocka_unit_test(test_concurrent_records),
+        cmocka_unit_test(test_text_format),
+        cmocka_unit_test(test_text_escaping),
+        cmocka_unit_test(test_json_format),
+        cmocka_unit_test(test_secret_field),
+        cmocka_unit_test(test_redaction_by_key),
+        cmocka_unit_test(test_redaction_of_jwts),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_parse_names),
+        cmocka_unit_test(test_sink),
+        cmocka_unit_test(test_concurrent_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -325,14 +325,10 @@ static void test_decode(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_header_first_members),
-        cmocka_unit_test(test_tampered),
-        cmocka_unit_test(test_alg_none_and_mismatch),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_payload_not_object),
-        cmocka_unit_test(test_times),
-        cmocka_unit_test(test_decode),
+        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_header_first_members),
+        cmocka_unit_test(test_tampered),   cmocka_unit_test(test_alg_none_and_mismatch),
+        cmocka_unit_test(test_malformed),  cmocka_unit_test(test_payload_not_object),
+        cmocka_unit_test(test_times),      cmocka_unit_test(test_decode),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -340,8 +340,8 @@ static void test_load_variants(void **state)
     path_in(p, sizeof p, "enc.pem");
     f = fopen(p, "w");
     assert_non_null(f);
-    assert_int_equal(PEM_write_PKCS8PrivateKey(f, clc_signer_pkey(ec[0]), EVP_aes_128_cbc(),
-                                               "pw", 2, NULL, NULL),
+    assert_int_equal(PEM_write_PKCS8PrivateKey(f, clc_signer_pkey(ec[0]), EVP_aes_128_cbc(), "pw",
+                                               2, NULL, NULL),
                      1);
     fclose(f);
     assert_int_equal(clc_signer_load_pem(p, &back, &ei), CLC_ERR_PARSE);

@@ -30,13 +30,18 @@ static char dir[64];
 
 static int group_setup(void **state)
 {
-    const char *const sans[] = {"DNS:app.example", "DNS:*.app.example", "IP:127.0.0.1",
-                                "IP:::1", NULL};
-    struct clc_x509_spec cs = {.subject_cn = "certlc test CA", .not_before = NOW - 3600,
-                               .not_after = NOW + 86400 * 365, .is_ca = 1};
-    struct clc_x509_spec ls = {.subject_cn = "app.example", .sans = sans,
-                               .not_before = NOW - 60, .not_after = NOW + 86400 * 30,
-                               .server_auth = 1, .client_auth = 1};
+    const char *const sans[] = {"DNS:app.example", "DNS:*.app.example", "IP:127.0.0.1", "IP:::1",
+                                NULL};
+    struct clc_x509_spec cs = {.subject_cn = "certlc test CA",
+                               .not_before = NOW - 3600,
+                               .not_after = NOW + 86400 * 365,
+                               .is_ca = 1};
+    struct clc_x509_spec ls = {.subject_cn = "app.example",
+                               .sans = sans,
+                               .not_before = NOW - 60,
+                               .not_after = NOW + 86400 * 30,
+                               .server_auth = 1,
+                               .client_auth = 1};
     struct clc_errinfo ei;
 
     (void)state;

@@ -71,9 +71,9 @@ static int h_echo(struct mg_connection *c, void *cb)
              "X-Echo-Auth: %s\r\n"
              "X-Echo-Content-Type: %s\r\n"
              "X-Echo-Expect: %s\r\n",
-             mg_get_request_info(c)->request_method,
-             hdr_or(c, "x-ms-client-request-id", "none"), hdr_or(c, "Authorization", "none"),
-             hdr_or(c, "Content-Type", "none"), hdr_or(c, "Expect", "none"));
+             mg_get_request_info(c)->request_method, hdr_or(c, "x-ms-client-request-id", "none"),
+             hdr_or(c, "Authorization", "none"), hdr_or(c, "Content-Type", "none"),
+             hdr_or(c, "Expect", "none"));
     send_raw(c, head, body, (size_t)n);
     return 200;
 }
@@ -156,8 +156,8 @@ static int h_stall(struct mg_connection *c, void *cb)
 
 static int group_setup(void **state)
 {
-    const char *opts[] = {"listening_ports", "127.0.0.1:0", "tcp_nodelay", "1", "num_threads",
-                          "4", NULL};
+    const char *opts[] = {"listening_ports", "127.0.0.1:0", "tcp_nodelay", "1",
+                          "num_threads",     "4",           NULL};
     struct mg_callbacks cbs;
     struct mg_server_port ports[2];
 
@@ -299,7 +299,9 @@ static void test_post_body_and_request_id(void **state)
     struct clc_http_resp r;
     struct clc_errinfo ei;
     const char *const extra[] = {"X-Custom: 1", NULL};
-    struct clc_http_req q = {.method = "POST", .body = "a=1&b=2", .body_len = 7,
+    struct clc_http_req q = {.method = "POST",
+                             .body = "a=1&b=2",
+                             .body_len = 7,
                              .content_type = "application/x-www-form-urlencoded",
                              .headers = extra};
     char url[128];

@@ -46,10 +46,15 @@ static int make_pki(const char *path, int with_server)
 {
     const char *const sans[] = {"IP:127.0.0.1", NULL};
     int64_t now = (int64_t)time(NULL);
-    struct clc_x509_spec cs = {.subject_cn = "https test CA", .not_before = now - 3600,
-                               .not_after = now + 86400, .is_ca = 1};
-    struct clc_x509_spec ss = {.subject_cn = "127.0.0.1", .sans = sans, .not_before = now - 3600,
-                               .not_after = now + 86400, .server_auth = 1};
+    struct clc_x509_spec cs = {.subject_cn = "https test CA",
+                               .not_before = now - 3600,
+                               .not_after = now + 86400,
+                               .is_ca = 1};
+    struct clc_x509_spec ss = {.subject_cn = "127.0.0.1",
+                               .sans = sans,
+                               .not_before = now - 3600,
+                               .not_after = now + 86400,
+                               .server_auth = 1};
     struct clc_signer *ca_key = NULL;
     struct clc_signer *srv_key = NULL;
     X509 *ca = NULL;
@@ -69,8 +74,7 @@ static int make_pki(const char *path, int with_server)
         if (clc_signer_generate("EC", 256, &srv_key, &ei) != CLC_OK ||
             clc_x509_make(&ss, srv_key, ca, ca_key, &srv, &ei) != CLC_OK ||
             PEM_write_bio_X509(bio, srv) != 1 ||
-            PEM_write_bio_PrivateKey(bio, clc_signer_pkey(srv_key), NULL, NULL, 0, NULL,
-                                     NULL) != 1)
+            PEM_write_bio_PrivateKey(bio, clc_signer_pkey(srv_key), NULL, NULL, 0, NULL, NULL) != 1)
             goto out;
         len = BIO_get_mem_data(bio, &data);
         if (clc_file_write_atomic(server_pem, data, (size_t)len, 0600, &ei) != CLC_OK)
@@ -90,8 +94,8 @@ out:
 
 static int group_setup(void **state)
 {
-    const char *opts[] = {"listening_ports", "127.0.0.1:0s", "ssl_certificate", server_pem,
-                          "num_threads", "2", NULL};
+    const char *opts[] = {
+        "listening_ports", "127.0.0.1:0s", "ssl_certificate", server_pem, "num_threads", "2", NULL};
     struct mg_callbacks cbs;
     struct mg_server_port ports[2];
 

@@ -126,8 +126,7 @@ static void test_retry_after_dates(void **state)
     assert_int_equal(clc_retry_after_parse("Thu, 01 Jan 2026 00:00:30 GMT", NOW, &ms), CLC_OK);
     assert_int_equal(ms, 30000);
     ms = -1;
-    assert_int_equal(clc_retry_after_parse("Thursday, 01-Jan-26 00:00:30 GMT", NOW, &ms),
-                     CLC_OK);
+    assert_int_equal(clc_retry_after_parse("Thursday, 01-Jan-26 00:00:30 GMT", NOW, &ms), CLC_OK);
     assert_int_equal(ms, 30000);
     ms = -1;
     assert_int_equal(clc_retry_after_parse("Thu Jan  1 00:00:30 2026", NOW, &ms), CLC_OK);
@@ -140,8 +139,8 @@ static void test_retry_after_dates(void **state)
 
 static void test_retry_after_garbage(void **state)
 {
-    static const char *const bad[] = {"", "   ", "soon", "-5", "1.5", "12abc", "0x10",
-                                      "Thu, 99 Foo 2026 00:00:30 GMT", NULL};
+    static const char *const bad[] = {
+        "", "   ", "soon", "-5", "1.5", "12abc", "0x10", "Thu, 99 Foo 2026 00:00:30 GMT", NULL};
     int64_t ms = 0;
 
     (void)state;
@@ -174,8 +173,7 @@ static void test_delay_precedence(void **state)
     /* Every hint is capped by max_delay_ms. */
     assert_int_equal(clc_retry_delay_ms(&p, 1, "3600", NULL, NOW), 30000);
     assert_int_equal(clc_retry_delay_ms(&p, 1, NULL, "9999999", NOW), 30000);
-    assert_int_equal(clc_retry_delay_ms(&p, 1, "Thu, 01 Jan 2026 01:00:00 GMT", NULL, NOW),
-                     30000);
+    assert_int_equal(clc_retry_delay_ms(&p, 1, "Thu, 01 Jan 2026 01:00:00 GMT", NULL, NOW), 30000);
     /* A past date: no wait at all. */
     assert_int_equal(clc_retry_delay_ms(&p, 1, "Thu, 01 Jan 2015 01:00:00 GMT", NULL, NOW), 0);
 }
