@@ -1,0 +1,720 @@
+/* The emulated enterprise CA ("ca", https): reads the "ca" config section
+ * (templates, accounts), brings up the hierarchy, database and CRLs, checks
+ * HTTP Basic credentials, and mounts /certsrv, EST and /CertEnroll. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/objects.h>
+
+#include "core/b64.h"
+#include "core/file.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/rand.h"
+#include "emulator/ca.h"
+#include "emulator/emu.h"
+#include "emulator/emu_ext.h"
+#include "emulator/services.h"
+#include "emulator/state.h"
+
+#define ACCOUNTS_DOC "ca-accounts"
+#define PASSWORD_LEN 32
+#define AUTH_HEADER_MAX 1024
+#define DEFAULT_RETRY_AFTER_S 60
+#define DEFAULT_CRL_PERIOD_S (7 * 86400)
+/* Made-up forest part of msPKI-Cert-Template-OID, as AD generates per forest. */
+#define DEFAULT_OID_BASE "1.3.6.1.4.1.311.21.8.4180931.6923421.1189365.2735119.1283741.204"
+
+/* ---- lookups ---- */
+
+const struct ca_template *ca_template_find(const struct emu_ca *ca, const char *ref)
+{
+    if (ref == NULL || ref[0] == '\0')
+        return NULL;
+    /* MS-WCCE maps a name to the template's cn and an OID to its OID. */
+    for (size_t i = 0; i < ca->ntmpl; i++)
+        if (strcasecmp(ca->tmpl[i].name, ref) == 0 || strcmp(ca->tmpl[i].oid, ref) == 0)
+            return &ca->tmpl[i];
+    return NULL;
+}
+
+const struct ca_account *ca_account_find(const struct emu_ca *ca, const char *name)
+{
+    for (size_t i = 0; i < ca->nacct; i++)
+        if (strcasecmp(ca->acct[i].name, name) == 0)
+            return &ca->acct[i];
+    return NULL;
+}
+
+int ca_account_may_enroll(const struct ca_account *a, const struct ca_template *t)
+{
+    if (a->all_templates)
+        return 1;
+    for (size_t i = 0; i < a->ntemplates; i++)
+        if (strcasecmp(a->templates[i], t->name) == 0)
+            return 1;
+    return 0;
+}
+
+const char *ca_base_url(const struct emu_ca *ca)
+{
+    const char *u = emu_service_url(ca->e, "ca");
+    return u ? u : "";
+}
+
+/* ---- configuration ---- */
+
+static int name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= CA_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static int oid_ok(const char *s)
+{
+    ASN1_OBJECT *o;
+    size_t n = strlen(s);
+
+    if (n == 0 || n >= CA_OID_MAX || strspn(s, "0123456789.") != n)
+        return 0;
+    o = OBJ_txt2obj(s, 1);
+    ASN1_OBJECT_free(o);
+    return o != NULL;
+}
+
+static enum clc_err check_keys(const cJSON *o, const char *const *known, size_t n,
+                               const char *where, struct clc_errinfo *ei)
+{
+    const cJSON *it;
+
+    if (!cJSON_IsObject(o))
+        return clc_errf(ei, CLC_ERR_CONFIG, "%s must be an object", where);
+    cJSON_ArrayForEach(it, o)
+    {
+        size_t i;
+        for (i = 0; i < n && strcmp(it->string, known[i]) != 0; i++)
+            ;
+        if (i == n)
+            return clc_errf(ei, CLC_ERR_CONFIG, "%s: unknown key '%.64s'", where, it->string);
+    }
+    return CLC_OK;
+}
+
+static const struct {
+    const char *name;
+    const char *oid;
+} eku_names[] = {
+    {"serverAuth", "1.3.6.1.5.5.7.3.1"},
+    {"clientAuth", "1.3.6.1.5.5.7.3.2"},
+    {"codeSigning", "1.3.6.1.5.5.7.3.3"},
+    {"emailProtection", "1.3.6.1.5.5.7.3.4"},
+};
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} ku_names[] = {
+    {"digitalSignature", CA_KU_DIGITAL_SIGNATURE}, {"nonRepudiation", CA_KU_NON_REPUDIATION},
+    {"keyEncipherment", CA_KU_KEY_ENCIPHERMENT},   {"dataEncipherment", CA_KU_DATA_ENCIPHERMENT},
+    {"keyAgreement", CA_KU_KEY_AGREEMENT},
+};
+
+static enum clc_err parse_ekus(const cJSON *arr, struct ca_template *t, const char *where,
+                               struct clc_errinfo *ei)
+{
+    const cJSON *it;
+
+    t->nekus = 0;
+    cJSON_ArrayForEach(it, arr)
+    {
+        const char *oid = NULL;
+        if (!cJSON_IsString(it) || t->nekus == CA_MAX_EKUS)
+            return clc_errf(ei, CLC_ERR_CONFIG, "%s.ekus: up to %d strings", where, CA_MAX_EKUS);
+        for (size_t i = 0; i < sizeof eku_names / sizeof eku_names[0]; i++)
+            if (strcmp(it->valuestring, eku_names[i].name) == 0)
+                oid = eku_names[i].oid;
+        if (oid == NULL && oid_ok(it->valuestring))
+            oid = it->valuestring;
+        if (oid == NULL)
+            return clc_errf(ei, CLC_ERR_CONFIG,
+                            "%s.ekus: '%.64s' is neither serverAuth, clientAuth, codeSigning, "
+                            "emailProtection nor a dotted OID",
+                            where, it->valuestring);
+        snprintf(t->ekus[t->nekus++], CA_OID_MAX, "%s", oid);
+    }
+    return CLC_OK;
+}
+
+static enum clc_err parse_ku(const cJSON *arr, struct ca_template *t, const char *where,
+                             struct clc_errinfo *ei)
+{
+    const cJSON *it;
+
+    t->key_usage = 0;
+    cJSON_ArrayForEach(it, arr)
+    {
+        unsigned bit = 0;
+        for (size_t i = 0; cJSON_IsString(it) && i < sizeof ku_names / sizeof ku_names[0]; i++)
+            if (strcmp(it->valuestring, ku_names[i].name) == 0)
+                bit = ku_names[i].bit;
+        if (bit == 0)
+            return clc_errf(ei, CLC_ERR_CONFIG,
+                            "%s.key_usage: entries are digitalSignature, nonRepudiation, "
+                            "keyEncipherment, dataEncipherment or keyAgreement",
+                            where);
+        t->key_usage |= bit;
+    }
+    if (t->key_usage == 0)
+        return clc_errf(ei, CLC_ERR_CONFIG, "%s.key_usage: at least one usage", where);
+    return CLC_OK;
+}
+
+static enum clc_err parse_key_types(const cJSON *arr, struct ca_template *t, const char *where,
+                                    struct clc_errinfo *ei)
+{
+    const cJSON *it;
+
+    t->allow_rsa = t->allow_ec = 0;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (cJSON_IsString(it) && strcmp(it->valuestring, "RSA") == 0)
+            t->allow_rsa = 1;
+        else if (cJSON_IsString(it) && strcmp(it->valuestring, "EC") == 0)
+            t->allow_ec = 1;
+        else
+            return clc_errf(ei, CLC_ERR_CONFIG, "%s.key_types: entries are \"RSA\" or \"EC\"",
+                            where);
+    }
+    if (!t->allow_rsa && !t->allow_ec)
+        return clc_errf(ei, CLC_ERR_CONFIG, "%s.key_types: at least one key type", where);
+    return CLC_OK;
+}
+
+static enum clc_err parse_template(const cJSON *o, size_t idx, struct ca_template *t,
+                                   struct clc_errinfo *ei)
+{
+    static const char *const known[] = {
+        "name", "oid",       "major",        "minor",       "validity_days", "validity_seconds",
+        "ekus", "key_usage", "min_key_bits", "min_ec_bits", "key_types",     "approval"};
+    char where[96];
+    const char *name = NULL, *oid = NULL;
+    const cJSON *arr;
+    int64_t days = 0, secs = 0;
+    enum clc_err rc;
+
+    snprintf(where, sizeof where, "ca.templates[%zu]", idx);
+    rc = check_keys(o, known, sizeof known / sizeof known[0], where, ei);
+    if (rc != CLC_OK)
+        return rc;
+    memset(t, 0, sizeof *t);
+    if (clc_json_str(o, "name", &name, ei) != CLC_OK || !name_ok(name))
+        return clc_errf(ei, CLC_ERR_CONFIG, "%s.name: 1-63 characters of [A-Za-z0-9._-]", where);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(where, sizeof where, "ca.templates[%.63s]", name);
+    rc = clc_json_str_opt(o, "oid", NULL, &oid, ei);
+    if (rc == CLC_OK && oid != NULL && !oid_ok(oid))
+        rc = clc_errf(ei, CLC_ERR_CONFIG, "%s.oid: not a dotted OID", where);
+    if (rc != CLC_OK)
+        return rc;
+    if (oid != NULL)
+        snprintf(t->oid, sizeof t->oid, "%s", oid);
+    else
+        snprintf(t->oid, sizeof t->oid, "%s.%zu.%zu", DEFAULT_OID_BASE, idx + 1, 100 + idx);
+    if (clc_json_int_opt(o, "major", 100, &t->major, ei) != CLC_OK || t->major < 0 ||
+        t->major > 0x7fffffff || clc_json_int_opt(o, "minor", 1, &t->minor, ei) != CLC_OK ||
+        t->minor < 0 || t->minor > 0x7fffffff)
+        return clc_errf(ei, CLC_ERR_CONFIG, "%s: major and minor are integers >= 0", where);
+    if (clc_json_int_opt(o, "validity_days", 0, &days, ei) != CLC_OK ||
+        clc_json_int_opt(o, "validity_seconds", 0, &secs, ei) != CLC_OK || days < 0 ||
+        days > 36500 || secs < 0 || secs > 36500LL * 86400 || (days && secs))
+        return clc_errf(ei, CLC_ERR_CONFIG,
+                        "%s: give validity_days (1..36500) or validity_seconds, not both", where);
+    t->validity_s = secs ? secs : days ? days * 86400 : 365 * 86400;
+    t->nekus = 1;
+    snprintf(t->ekus[0], CA_OID_MAX, "%s", eku_names[0].oid);
+    arr = cJSON_GetObjectItemCaseSensitive(o, "ekus");
+    if (arr != NULL && (!cJSON_IsArray(arr) || (rc = parse_ekus(arr, t, where, ei)) != CLC_OK))
+        return rc != CLC_OK ? rc : clc_errf(ei, CLC_ERR_CONFIG, "%s.ekus: an array", where);
+    t->key_usage = CA_KU_DIGITAL_SIGNATURE | CA_KU_KEY_ENCIPHERMENT;
+    arr = cJSON_GetObjectItemCaseSensitive(o, "key_usage");
+    if (arr != NULL && (!cJSON_IsArray(arr) || (rc = parse_ku(arr, t, where, ei)) != CLC_OK))
+        return rc != CLC_OK ? rc : clc_errf(ei, CLC_ERR_CONFIG, "%s.key_usage: an array", where);
+    t->allow_rsa = t->allow_ec = 1;
+    arr = cJSON_GetObjectItemCaseSensitive(o, "key_types");
+    if (arr != NULL && (!cJSON_IsArray(arr) || (rc = parse_key_types(arr, t, where, ei)) != CLC_OK))
+        return rc != CLC_OK ? rc : clc_errf(ei, CLC_ERR_CONFIG, "%s.key_types: an array", where);
+    if (clc_json_int_opt(o, "min_key_bits", 2048, &t->min_rsa_bits, ei) != CLC_OK ||
+        t->min_rsa_bits < 512 || t->min_rsa_bits > 16384 ||
+        clc_json_int_opt(o, "min_ec_bits", 256, &t->min_ec_bits, ei) != CLC_OK ||
+        t->min_ec_bits < 160 || t->min_ec_bits > 521)
+        return clc_errf(ei, CLC_ERR_CONFIG,
+                        "%s: min_key_bits is 512..16384 (RSA), min_ec_bits 160..521", where);
+    if (clc_json_bool_opt(o, "approval", 0, &t->approval, ei) != CLC_OK)
+        return clc_errf(ei, CLC_ERR_CONFIG, "%s.approval: a boolean", where);
+    return CLC_OK;
+}
+
+static void default_templates(struct emu_ca *ca)
+{
+    static const struct {
+        const char *name;
+        int64_t days;
+        int approval;
+    } d[] = {{"WebServer", 365, 0}, {"WebServerShort", 5, 0}, {"WebServerApproval", 365, 1}};
+
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) {
+        struct ca_template *t = &ca->tmpl[i];
+        memset(t, 0, sizeof *t);
+        snprintf(t->name, sizeof t->name, "%s", d[i].name);
+        snprintf(t->oid, sizeof t->oid, "%s.%zu.%zu", DEFAULT_OID_BASE, i + 1, 100 + i);
+        t->major = 100;
+        t->minor = 4;
+        t->validity_s = d[i].days * 86400;
+        t->nekus = 1;
+        snprintf(t->ekus[0], CA_OID_MAX, "%s", eku_names[0].oid);
+        t->key_usage = CA_KU_DIGITAL_SIGNATURE | CA_KU_KEY_ENCIPHERMENT;
+        t->min_rsa_bits = 2048;
+        t->min_ec_bits = 256;
+        t->allow_rsa = t->allow_ec = 1;
+        t->approval = d[i].approval;
+    }
+    ca->ntmpl = sizeof d / sizeof d[0];
+}
+
+static enum clc_err parse_account(struct emu_ca *ca, const cJSON *o, size_t idx,
+                                  struct ca_account *a, struct clc_errinfo *ei)
+{
+    static const char *const known[] = {"name", "password", "templates"};
+    char where[96];
+    const char *name = NULL, *pw = NULL;
+    const cJSON *arr, *it;
+    enum clc_err rc;
+
+    snprintf(where, sizeof where, "ca.accounts[%zu]", idx);
+    rc = check_keys(o, known, sizeof known / sizeof known[0], where, ei);
+    if (rc != CLC_OK)
+        return rc;
+    if (clc_json_str(o, "name", &name, ei) != CLC_OK || !name_ok(name))
+        return clc_errf(ei, CLC_ERR_CONFIG, "%s.name: 1-63 characters of [A-Za-z0-9._-]", where);
+    snprintf(a->name, sizeof a->name, "%s", name);
+    if (clc_json_str_opt(o, "password", NULL, &pw, ei) != CLC_OK ||
+        (pw != NULL && (strlen(pw) < 8 || strlen(pw) > 256)))
+        return clc_errf(ei, CLC_ERR_CONFIG, "%s.password: a string of 8..256 characters", where);
+    if (pw != NULL && clc_secret_new(pw, strlen(pw), &a->password) != CLC_OK)
+        return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
+    arr = cJSON_GetObjectItemCaseSensitive(o, "templates");
+    if (arr == NULL) {
+        a->all_templates = 1;
+        return CLC_OK;
+    }
+    if (!cJSON_IsArray(arr))
+        return clc_errf(ei, CLC_ERR_CONFIG, "%s.templates: an array of template names", where);
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (!cJSON_IsString(it))
+            return clc_errf(ei, CLC_ERR_CONFIG, "%s.templates: strings", where);
+        if (strcmp(it->valuestring, "*") == 0) {
+            a->all_templates = 1;
+            continue;
+        }
+        if (ca_template_find(ca, it->valuestring) == NULL || a->ntemplates == CA_MAX_TEMPLATES)
+            return clc_errf(ei, CLC_ERR_CONFIG, "%s.templates: '%.64s' is not a template", where,
+                            it->valuestring);
+        snprintf(a->templates[a->ntemplates++], CA_NAME_MAX, "%s",
+                 ca_template_find(ca, it->valuestring)->name);
+    }
+    return CLC_OK;
+}
+
+static void default_accounts(struct emu_ca *ca)
+{
+    struct ca_account *a;
+
+    /* "renewer" may enroll for everything; "limited" for all but approval ones. */
+    a = &ca->acct[ca->nacct++];
+    snprintf(a->name, sizeof a->name, "renewer");
+    a->all_templates = 1;
+    a = &ca->acct[ca->nacct++];
+    snprintf(a->name, sizeof a->name, "limited");
+    for (size_t i = 0; i < ca->ntmpl; i++)
+        if (!ca->tmpl[i].approval)
+            snprintf(a->templates[a->ntemplates++], CA_NAME_MAX, "%s", ca->tmpl[i].name);
+}
+
+static enum clc_err parse_config(struct emu_ca *ca, struct clc_errinfo *ei)
+{
+    static const char *const known[] = {"templates",    "accounts",        "key_type",
+                                        "est_template", "est_retry_after", "crl_period_hours"};
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(emu_config(ca->e), "ca");
+    const cJSON *arr, *it;
+    const char *s = NULL;
+    int64_t v = 0;
+    size_t i = 0;
+    enum clc_err rc;
+
+    snprintf(ca->key_type, sizeof ca->key_type, "EC");
+    ca->retry_after_s = DEFAULT_RETRY_AFTER_S;
+    ca->crl_period_s = DEFAULT_CRL_PERIOD_S;
+    if (cfg != NULL && (rc = check_keys(cfg, known, sizeof known / sizeof known[0], "ca", ei)))
+        return rc;
+    arr = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "templates") : NULL;
+    if (arr == NULL) {
+        default_templates(ca);
+    } else {
+        if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 ||
+            cJSON_GetArraySize(arr) > CA_MAX_TEMPLATES)
+            return clc_errf(ei, CLC_ERR_CONFIG, "ca.templates: an array of 1..%d templates",
+                            CA_MAX_TEMPLATES);
+        cJSON_ArrayForEach(it, arr)
+        {
+            rc = parse_template(it, i, &ca->tmpl[i], ei);
+            if (rc != CLC_OK)
+                return rc;
+            for (size_t j = 0; j < i; j++)
+                if (strcasecmp(ca->tmpl[j].name, ca->tmpl[i].name) == 0 ||
+                    strcmp(ca->tmpl[j].oid, ca->tmpl[i].oid) == 0)
+                    return clc_errf(ei, CLC_ERR_CONFIG, "ca.templates: '%s' repeats a name or OID",
+                                    ca->tmpl[i].name);
+            ca->ntmpl = ++i;
+        }
+    }
+    arr = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "accounts") : NULL;
+    if (arr == NULL) {
+        default_accounts(ca);
+    } else {
+        if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > CA_MAX_ACCOUNTS)
+            return clc_errf(ei, CLC_ERR_CONFIG, "ca.accounts: an array of up to %d accounts",
+                            CA_MAX_ACCOUNTS);
+        i = 0;
+        cJSON_ArrayForEach(it, arr)
+        {
+            rc = parse_account(ca, it, i, &ca->acct[i], ei);
+            ca->nacct = ++i; /* counted even on failure, so the password is freed */
+            if (rc != CLC_OK)
+                return rc;
+            for (size_t j = 0; j + 1 < i; j++)
+                if (strcasecmp(ca->acct[j].name, ca->acct[i - 1].name) == 0)
+                    return clc_errf(ei, CLC_ERR_CONFIG, "ca.accounts: '%s' appears twice",
+                                    ca->acct[i - 1].name);
+        }
+    }
+    if (cfg != NULL && (rc = clc_json_str_opt(cfg, "key_type", "EC", &s, ei)) == CLC_OK) {
+        if (strcmp(s, "EC") != 0 && strcmp(s, "RSA") != 0)
+            return clc_errf(ei, CLC_ERR_CONFIG, "ca.key_type: \"EC\" (P-256) or \"RSA\" (2048)");
+        snprintf(ca->key_type, sizeof ca->key_type, "%s", s);
+    }
+    if (cfg != NULL && rc != CLC_OK)
+        return clc_err_wrap(ei, CLC_ERR_CONFIG, "ca.key_type");
+    s = NULL;
+    if (cfg != NULL && (clc_json_str_opt(cfg, "est_template", NULL, &s, ei) != CLC_OK ||
+                        (s != NULL && ca_template_find(ca, s) == NULL)))
+        return clc_errf(ei, CLC_ERR_CONFIG, "ca.est_template: the name of a configured template");
+    snprintf(ca->est_template, sizeof ca->est_template, "%s",
+             s ? ca_template_find(ca, s)->name : ca->tmpl[0].name);
+    if (cfg != NULL &&
+        (clc_json_int_opt(cfg, "est_retry_after", DEFAULT_RETRY_AFTER_S, &v, ei) != CLC_OK ||
+         v < 1 || v > 86400))
+        return clc_errf(ei, CLC_ERR_CONFIG, "ca.est_retry_after: seconds in 1..86400");
+    ca->retry_after_s = cfg ? v : DEFAULT_RETRY_AFTER_S;
+    if (cfg != NULL &&
+        (clc_json_int_opt(cfg, "crl_period_hours", DEFAULT_CRL_PERIOD_S / 3600, &v, ei) != CLC_OK ||
+         v < 1 || v > 24 * 366))
+        return clc_errf(ei, CLC_ERR_CONFIG, "ca.crl_period_hours: hours in 1..8784");
+    ca->crl_period_s = cfg ? v * 3600 : DEFAULT_CRL_PERIOD_S;
+    return CLC_OK;
+}
+
+/* Accounts without a configured password get a random one, kept in the
+ * data dir so a restart does not change it. */
+static enum clc_err account_passwords(struct emu_ca *ca, struct clc_errinfo *ei)
+{
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    cJSON *saved = NULL, *doc = cJSON_CreateObject();
+    struct clc_errinfo lei = {0};
+    enum clc_err rc = CLC_OK;
+    char pw[PASSWORD_LEN + 1];
+
+    if (doc == NULL)
+        return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
+    rc = emu_store_load(ca->e, ACCOUNTS_DOC, &saved, &lei);
+    if (rc == CLC_ERR_NOT_FOUND) {
+        rc = CLC_OK; /* first start, or no data dir */
+    } else if (rc != CLC_OK || !cJSON_IsObject(saved)) {
+        /* Anything but a missing file must not silently change every password. */
+        rc = clc_errf(ei, rc != CLC_OK ? rc : CLC_ERR_PARSE, "CA accounts document: %s",
+                      rc != CLC_OK ? lei.msg : "not a JSON object");
+        goto out;
+    }
+    for (size_t i = 0; i < ca->nacct; i++) {
+        struct ca_account *a = &ca->acct[i];
+        const cJSON *old = saved ? cJSON_GetObjectItemCaseSensitive(saved, a->name) : NULL;
+        if (a->password == NULL) {
+            if (cJSON_IsString(old) && strlen(old->valuestring) >= 8) {
+                rc = clc_secret_new(old->valuestring, strlen(old->valuestring), &a->password);
+            } else {
+                for (size_t k = 0; k < PASSWORD_LEN; k++)
+                    pw[k] = alpha[clc_rand_below(sizeof alpha - 1)];
+                pw[PASSWORD_LEN] = '\0';
+                rc = clc_secret_new(pw, PASSWORD_LEN, &a->password);
+            }
+            if (rc != CLC_OK) {
+                rc = clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+        }
+        if (clc_json_add_str(doc, a->name, clc_secret_reveal(a->password)) != CLC_OK) {
+            rc = clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    rc = emu_store_save(ca->e, ACCOUNTS_DOC, doc, ei);
+out:
+    OPENSSL_cleanse(pw, sizeof pw);
+    cJSON_Delete(saved);
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* ---- Basic auth ---- */
+
+static void reply_401(struct emu_req *r, int html)
+{
+    static const char *const hdrs[] = {"WWW-Authenticate: Basic realm=\"certlc-emulator CA\"",
+                                       NULL};
+    static const char page[] =
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\">\r\n<html><head>"
+        "<title>401 - Unauthorized: Access is denied due to invalid credentials.</title>"
+        "</head><body><h2>401 - Unauthorized: Access is denied due to invalid credentials."
+        "</h2><h3>You do not have permission to view this directory or page using the "
+        "credentials that you supplied.</h3></body></html>\r\n";
+    static const char text[] =
+        "401 Unauthorized: HTTP Basic credentials of a configured CA account are required\n";
+
+    if (html)
+        emu_reply(r, 401, "text/html", page, sizeof page - 1, hdrs);
+    else
+        emu_reply(r, 401, "text/plain", text, sizeof text - 1, hdrs);
+}
+
+const struct ca_account *ca_auth(struct emu_ca *ca, struct emu_req *r, int html)
+{
+    const char *h = emu_req_header(r, "Authorization");
+    const struct ca_account *a = NULL, *found;
+    unsigned char *dec = NULL;
+    size_t len = 0;
+    char *colon, *user, *at, *bs;
+
+    if (h == NULL || strncasecmp(h, "Basic ", 6) != 0 || strlen(h) > AUTH_HEADER_MAX)
+        goto out;
+    if (clc_b64_decode(h + 6, strlen(h + 6), &dec, &len) != CLC_OK || memchr(dec, 0, len))
+        goto out;
+    colon = strchr((char *)dec, ':');
+    if (colon == NULL)
+        goto out;
+    *colon = '\0';
+    /* "DOMAIN\user" and "user@domain" name the same account. */
+    user = (char *)dec;
+    bs = strrchr(user, '\\');
+    if (bs != NULL)
+        user = bs + 1;
+    at = strchr(user, '@');
+    if (at != NULL)
+        *at = '\0';
+    found = ca_account_find(ca, user);
+    if (found != NULL && clc_secret_equals(found->password, colon + 1, strlen(colon + 1)))
+        a = found;
+out:
+    if (dec != NULL) {
+        OPENSSL_cleanse(dec, len);
+        free(dec);
+    }
+    if (a == NULL)
+        reply_401(r, html);
+    return a;
+}
+
+/* ---- endpoints document ---- */
+
+/* emu.c reaches the CA's state only through this small registry: the CA is
+ * one component among many and struct emu holds no pointer to it. */
+#define REG_MAX 16
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    const struct emu *e;
+    struct emu_ca *ca;
+} reg[REG_MAX];
+
+static int reg_add(struct emu_ca *ca)
+{
+    int ok = 0;
+
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < REG_MAX && !ok; i++)
+        if (reg[i].e == NULL) {
+            reg[i].e = ca->e;
+            reg[i].ca = ca;
+            ok = 1;
+        }
+    pthread_mutex_unlock(&reg_mu);
+    return ok;
+}
+
+static void reg_remove(const struct emu_ca *ca)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < REG_MAX; i++)
+        if (reg[i].ca == ca)
+            reg[i].e = NULL, reg[i].ca = NULL;
+    pthread_mutex_unlock(&reg_mu);
+}
+
+cJSON *emu_ca_endpoints(const struct emu *e)
+{
+    cJSON *o = NULL;
+
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < REG_MAX; i++) {
+        if (reg[i].e != e)
+            continue;
+        o = cJSON_CreateObject();
+        for (size_t k = 0; o != NULL && k < reg[i].ca->nacct; k++) {
+            const struct ca_account *a = &reg[i].ca->acct[k];
+            if (clc_json_add_str(o, a->name, clc_secret_reveal(a->password)) != CLC_OK) {
+                cJSON_Delete(o);
+                o = NULL;
+            }
+        }
+        break;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return o;
+}
+
+/* ---- mount ---- */
+
+static void ca_free(void *ctx)
+{
+    struct emu_ca *ca = ctx;
+
+    if (ca == NULL)
+        return;
+    reg_remove(ca);
+    ca_store_clear(ca);
+    free(ca->req);
+    ca_pki_cleanup(ca);
+    for (size_t i = 0; i < ca->nacct; i++)
+        clc_secret_free(ca->acct[i].password);
+    pthread_mutex_destroy(&ca->mu);
+    free(ca);
+}
+
+static void ca_tick(struct emu *e, int64_t now, void *ctx)
+{
+    struct emu_ca *ca = ctx;
+
+    (void)e;
+    pthread_mutex_lock(&ca->mu);
+    ca_crl_refresh(ca, now);
+    pthread_mutex_unlock(&ca->mu);
+}
+
+/* 404/405/413 in the shape of the interface the path belongs to. */
+static void ca_route_error(struct emu_req *r, int status, const char *code, const char *message)
+{
+    char esc[512], page[1024];
+    int n;
+
+    (void)code;
+    if (strncmp(r->path, "/.well-known/est", 16) == 0) {
+        n = snprintf(page, sizeof page, "%s\n", message ? message : "request refused");
+        emu_reply(r, status, "text/plain", page, (size_t)n < sizeof page ? (size_t)n : 0, NULL);
+        return;
+    }
+    ca_html_escape(message ? message : "request refused", esc, sizeof esc);
+    n = snprintf(page, sizeof page,
+                 "<html><head><title>%d</title></head><body><h2>%d - %s</h2></body></html>\r\n",
+                 status, status, esc);
+    emu_reply(r, status, "text/html", page, (size_t)n < sizeof page ? (size_t)n : 0, NULL);
+}
+
+static struct emu_route ca_routes[64];
+static struct emu_service_def ca_def = {
+    .name = "ca",
+    .routes = ca_routes,
+    .error = ca_route_error,
+};
+static pthread_once_t routes_once = PTHREAD_ONCE_INIT;
+
+/* One listener serves Web Enrollment, EST and the AIA/CDP files. */
+static void build_routes(void)
+{
+    const struct emu_route *part;
+    size_t n = 0, k;
+
+    ca_routes[n++] = (struct emu_route){"GET", "/CertEnroll/{file}", ca_h_certenroll};
+    if (ca_certsrv_routes(&part, &k) == CLC_OK)
+        for (size_t i = 0; i < k && n < 64; i++)
+            ca_routes[n++] = part[i];
+    if (ca_est_routes(&part, &k) == CLC_OK)
+        for (size_t i = 0; i < k && n < 64; i++)
+            ca_routes[n++] = part[i];
+    ca_def.nroutes = n;
+}
+
+enum clc_err emu_ca_mount(struct emu *e, struct clc_errinfo *ei)
+{
+    struct emu_ca *ca = calloc(1, sizeof *ca);
+    const char *wd = emu_work_dir(e);
+    enum clc_err rc;
+    int n;
+
+    if (ca == NULL)
+        return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
+    ca->e = e;
+    pthread_mutex_init(&ca->mu, NULL);
+    /* From here on the stop hook frees ca, also when mounting fails. */
+    rc = emu_at_stop(e, ca_free, ca);
+    if (rc != CLC_OK) {
+        ca_free(ca);
+        return clc_errf(ei, rc, "ca: cannot register the stop hook");
+    }
+    rc = parse_config(ca, ei);
+    if (rc != CLC_OK)
+        return clc_err_wrap(ei, CLC_ERR_CONFIG, "emulator config");
+    n = snprintf(ca->dir, sizeof ca->dir, "%s/enterprise-ca", wd ? wd : ".");
+    if (wd == NULL || n < 0 || (size_t)n >= sizeof ca->dir)
+        return clc_errf(ei, CLC_ERR_CONFIG, "ca: no usable work directory");
+    rc = clc_file_mkdirs(ca->dir, 0700, ei);
+    if (rc == CLC_OK)
+        rc = account_passwords(ca, ei);
+    if (rc == CLC_OK)
+        rc = ca_store_load(ca, ei);
+    if (rc == CLC_OK)
+        rc = ca_pki_init(ca, emu_now(e), ei);
+    if (rc == CLC_OK)
+        rc = ca_crl_sign(ca, emu_now(e), ei);
+    if (rc != CLC_OK)
+        return clc_err_wrap(ei, rc, "ca");
+    if (!reg_add(ca))
+        return clc_errf(ei, CLC_ERR_LIMIT, "ca: too many emulators in one process");
+    rc = emu_on_tick(e, ca_tick, ca);
+    if (rc == CLC_OK)
+        rc = ca_control_mount(ca, ei);
+    if (rc != CLC_OK)
+        return clc_err_wrap(ei, rc, "ca: control hooks");
+    pthread_once(&routes_once, build_routes);
+    return emu_service_add(e, "ca", &ca_def, emu_config_port(e, "ca"), ca, ei);
+}
