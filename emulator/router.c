@@ -256,3 +256,23 @@ const char *emu_req_remote(const struct emu_req *r)
 {
     return emu_cpriv(r)->ri->remote_addr;
 }
+
+size_t emu_req_headers(const struct emu_req *r, const char **names, const char **values,
+                       size_t max)
+{
+    const struct mg_request_info *ri = emu_cpriv(r)->ri;
+    size_t n = 0;
+
+    for (int i = 0; i < ri->num_headers && n < max; i++, n++) {
+        names[n] = ri->http_headers[i].name;
+        values[n] = ri->http_headers[i].value ? ri->http_headers[i].value : "";
+    }
+    return n;
+}
+
+const char *emu_req_raw_path(const struct emu_req *r)
+{
+    const struct mg_request_info *ri = emu_cpriv(r)->ri;
+
+    return ri->local_uri_raw != NULL ? ri->local_uri_raw : r->path;
+}

@@ -67,6 +67,13 @@ const char *emu_req_param(const struct emu_req *r, const char *name);
 int emu_req_query(const struct emu_req *r, const char *name, char *out, size_t outlen);
 /* Decoded value of an application/x-www-form-urlencoded body field. */
 int emu_req_form(const struct emu_req *r, const char *name, char *out, size_t outlen);
+/* Every request header, in arrival order: fills up to max name/value pairs
+ * (borrowed, valid during the request) and returns how many. For signatures
+ * that canonicalise all headers (Storage SharedKey) and x-ms-meta-*. */
+size_t emu_req_headers(const struct emu_req *r, const char **names, const char **values,
+                       size_t max);
+/* The path as sent, still percent-encoded (signatures cover it). */
+const char *emu_req_raw_path(const struct emu_req *r);
 /* Remote peer's address ("127.0.0.1"). */
 const char *emu_req_remote(const struct emu_req *r);
 
