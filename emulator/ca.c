@@ -548,58 +548,20 @@ out:
 
 /* ---- endpoints document ---- */
 
-/* emu.c reaches the CA's state only through this small registry: the CA is
- * one component among many and struct emu holds no pointer to it. */
-#define REG_MAX 16
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    const struct emu *e;
-    struct emu_ca *ca;
-} reg[REG_MAX];
-
-static int reg_add(struct emu_ca *ca)
+/* The accounts' Basic auth passwords, for the endpoints document (0600). */
+static cJSON *ca_endpoints(const struct emu *e, void *ctx)
 {
-    int ok = 0;
+    const struct emu_ca *ca = ctx;
+    cJSON *o = cJSON_CreateObject();
 
-    pthread_mutex_lock(&reg_mu);
-    for (size_t i = 0; i < REG_MAX && !ok; i++)
-        if (reg[i].e == NULL) {
-            reg[i].e = ca->e;
-            reg[i].ca = ca;
-            ok = 1;
+    (void)e;
+    for (size_t k = 0; o != NULL && k < ca->nacct; k++) {
+        const struct ca_account *a = &ca->acct[k];
+        if (clc_json_add_str(o, a->name, clc_secret_reveal(a->password)) != CLC_OK) {
+            cJSON_Delete(o);
+            o = NULL;
         }
-    pthread_mutex_unlock(&reg_mu);
-    return ok;
-}
-
-static void reg_remove(const struct emu_ca *ca)
-{
-    pthread_mutex_lock(&reg_mu);
-    for (size_t i = 0; i < REG_MAX; i++)
-        if (reg[i].ca == ca)
-            reg[i].e = NULL, reg[i].ca = NULL;
-    pthread_mutex_unlock(&reg_mu);
-}
-
-cJSON *emu_ca_endpoints(const struct emu *e)
-{
-    cJSON *o = NULL;
-
-    pthread_mutex_lock(&reg_mu);
-    for (size_t i = 0; i < REG_MAX; i++) {
-        if (reg[i].e != e)
-            continue;
-        o = cJSON_CreateObject();
-        for (size_t k = 0; o != NULL && k < reg[i].ca->nacct; k++) {
-            const struct ca_account *a = &reg[i].ca->acct[k];
-            if (clc_json_add_str(o, a->name, clc_secret_reveal(a->password)) != CLC_OK) {
-                cJSON_Delete(o);
-                o = NULL;
-            }
-        }
-        break;
     }
-    pthread_mutex_unlock(&reg_mu);
     return o;
 }
 
@@ -611,7 +573,6 @@ static void ca_free(void *ctx)
 
     if (ca == NULL)
         return;
-    reg_remove(ca);
     ca_store_clear(ca);
     free(ca->req);
     ca_pki_cleanup(ca);
@@ -708,9 +669,9 @@ enum clc_err emu_ca_mount(struct emu *e, struct clc_errinfo *ei)
         rc = ca_crl_sign(ca, emu_now(e), ei);
     if (rc != CLC_OK)
         return clc_err_wrap(ei, rc, "ca");
-    if (!reg_add(ca))
-        return clc_errf(ei, CLC_ERR_LIMIT, "ca: too many emulators in one process");
-    rc = emu_on_tick(e, ca_tick, ca);
+    rc = emu_endpoints_add(e, "ca_accounts", ca_endpoints, ca);
+    if (rc == CLC_OK)
+        rc = emu_on_tick(e, ca_tick, ca);
     if (rc == CLC_OK)
         rc = ca_control_mount(ca, ei);
     if (rc != CLC_OK)

@@ -12,12 +12,14 @@
 #include "core/log.h"
 #include "emulator/directory.h"
 #include "emulator/emu_internal.h"
+#include "emulator/events.h"
 #include "emulator/state.h"
 
 /* Top-level config keys; anything else is refused so a typo is an error.
  * Services that read their own section add its key here. */
 static const char *const config_keys[] = {
     "ports", "identities", "tenant", "managed_identity", "arc_key_dir", "max_body_bytes",
+    "storage", "ca", "vaults",
 };
 
 #define MAX_BODY_LIMIT ((int64_t)1024 * 1024 * 1024)
@@ -27,6 +29,11 @@ static const char *const config_keys[] = {
 static enum clc_err (*const mounts[])(struct emu *, struct clc_errinfo *) = {
     emu_control_mount,
     emu_entra_mount,
+    emu_events_mount,
+    emu_keyvault_mount,
+    emu_queue_mount,
+    emu_blob_mount,
+    emu_ca_mount,
 };
 
 const cJSON *emu_config(const struct emu *e)
@@ -74,7 +81,7 @@ static enum clc_err check_config(const cJSON *cfg, const char *origin, struct cl
         if (i == sizeof config_keys / sizeof config_keys[0])
             return clc_errf(ei, CLC_ERR_CONFIG,
                             "%s: unknown key '%.64s' (known: ports, identities, tenant, "
-                            "managed_identity, arc_key_dir, max_body_bytes)",
+                            "managed_identity, arc_key_dir, max_body_bytes, storage, ca, vaults)",
                             origin, it->string);
     }
     ports = cJSON_GetObjectItemCaseSensitive(cfg, "ports");
@@ -247,6 +254,75 @@ void emu_stop(struct emu *e)
     free(e);
 }
 
+/* ---- components and endpoints contributions ---- */
+
+static enum clc_err named_add(struct emu *e, struct emu_named *arr, size_t *n, const char *name,
+                              void *ptr, emu_endpoints_fn fn)
+{
+    enum clc_err rc = CLC_OK;
+
+    if (name == NULL || name[0] == '\0' || strlen(name) >= EMU_KEY_MAX)
+        return CLC_ERR_INVALID;
+    pthread_mutex_lock(&e->hooks_mu);
+    for (size_t i = 0; i < *n && rc == CLC_OK; i++)
+        if (strcmp(arr[i].name, name) == 0)
+            rc = CLC_ERR_CONFLICT;
+    if (rc == CLC_OK && *n == EMU_MAX_HOOKS)
+        rc = CLC_ERR_LIMIT;
+    if (rc == CLC_OK) {
+        snprintf(arr[*n].name, sizeof arr[*n].name, "%s", name);
+        arr[*n].ptr = ptr;
+        arr[*n].fn = fn;
+        (*n)++;
+    }
+    pthread_mutex_unlock(&e->hooks_mu);
+    return rc;
+}
+
+enum clc_err emu_component_set(struct emu *e, const char *name, void *ptr)
+{
+    return named_add(e, e->components, &e->ncomponents, name, ptr, NULL);
+}
+
+void *emu_component_get(const struct emu *e, const char *name)
+{
+    struct emu *me = (struct emu *)e;
+    void *ptr = NULL;
+
+    pthread_mutex_lock(&me->hooks_mu);
+    for (size_t i = 0; i < me->ncomponents && ptr == NULL; i++)
+        if (strcmp(me->components[i].name, name) == 0)
+            ptr = me->components[i].ptr;
+    pthread_mutex_unlock(&me->hooks_mu);
+    return ptr;
+}
+
+enum clc_err emu_endpoints_add(struct emu *e, const char *key, emu_endpoints_fn fn, void *ctx)
+{
+    return fn == NULL ? CLC_ERR_INVALID : named_add(e, e->endpoints, &e->nendpoints, key, ctx, fn);
+}
+
+/* Each contribution under its key; a key the core already wrote is refused. */
+static enum clc_err add_contributions(const struct emu *e, cJSON *doc)
+{
+    struct emu *me = (struct emu *)e;
+    struct emu_named list[EMU_MAX_HOOKS];
+    size_t n;
+
+    pthread_mutex_lock(&me->hooks_mu);
+    n = me->nendpoints;
+    memcpy(list, me->endpoints, n * sizeof list[0]);
+    pthread_mutex_unlock(&me->hooks_mu);
+    for (size_t i = 0; i < n; i++) {
+        if (cJSON_GetObjectItemCaseSensitive(doc, list[i].name) != NULL)
+            return CLC_ERR_CONFLICT;
+        cJSON *v = list[i].fn(e, list[i].ptr);
+        if (v != NULL)
+            cJSON_AddItemToObject(doc, list[i].name, v);
+    }
+    return CLC_OK;
+}
+
 /* ---- endpoints ---- */
 
 cJSON *emu_services_json(const struct emu *e)
@@ -310,6 +386,8 @@ enum clc_err emu_endpoints_json(const struct emu *e, char **out, struct clc_erri
         if (hdr != NULL && clc_json_add_str(doc, "identity_header", hdr) != CLC_OK)
             goto out;
     }
+    if (add_contributions(e, doc) != CLC_OK)
+        goto out;
     *out = clc_json_print(doc);
     if (*out != NULL)
         rc = CLC_OK;

@@ -45,6 +45,12 @@ struct emu_stop_hook {
     void *ctx;
 };
 
+struct emu_named {
+    char name[EMU_KEY_MAX];
+    void *ptr;
+    emu_endpoints_fn fn; /* endpoints contributions only */
+};
+
 struct emu_hook {
     char component[EMU_KEY_MAX];
     emu_control_reset_fn reset;
@@ -104,6 +110,12 @@ struct emu {
     size_t nhooks;
     struct emu_control_routeset routesets[EMU_MAX_CONTROL_ROUTESETS];
     size_t nroutesets;
+
+    /* components and endpoints contributions (guarded by hooks_mu) */
+    struct emu_named components[EMU_MAX_HOOKS];
+    size_t ncomponents;
+    struct emu_named endpoints[EMU_MAX_HOOKS];
+    size_t nendpoints;
 
     /* ticker.c: tick and stop hooks (tick_mu), rounds (tick_run_mu) */
     pthread_mutex_t tick_mu;

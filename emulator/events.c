@@ -19,7 +19,6 @@
 
 #define MAX_SUBSCRIBERS 8
 /* Emulators a process may run at once (tests restart them one after another). */
-#define MAX_LOGS 16
 
 struct sub {
     emu_events_fn fn;
@@ -37,21 +36,11 @@ struct emu_event_log {
     size_t nsubs;
 };
 
-/* struct emu is the core's; a service finds its log through this small
- * registry instead of a field there. */
-static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct emu_event_log *registry[MAX_LOGS];
+#define COMPONENT "events"
 
 static struct emu_event_log *log_of(struct emu *e)
 {
-    struct emu_event_log *l = NULL;
-
-    pthread_mutex_lock(&registry_mu);
-    for (size_t i = 0; i < MAX_LOGS && l == NULL; i++)
-        if (registry[i] != NULL && registry[i]->e == e)
-            l = registry[i];
-    pthread_mutex_unlock(&registry_mu);
-    return l;
+    return emu_component_get(e, COMPONENT);
 }
 
 static void clear_ring(struct emu_event_log *l)
@@ -68,11 +57,6 @@ static void log_free(void *ctx)
 {
     struct emu_event_log *l = ctx;
 
-    pthread_mutex_lock(&registry_mu);
-    for (size_t i = 0; i < MAX_LOGS; i++)
-        if (registry[i] == l)
-            registry[i] = NULL;
-    pthread_mutex_unlock(&registry_mu);
     clear_ring(l);
     free(l->ring);
     pthread_mutex_destroy(&l->mu);
@@ -325,7 +309,6 @@ static cJSON *events_dump(struct emu *e, void *ctx)
 enum clc_err emu_events_mount(struct emu *e, struct clc_errinfo *ei)
 {
     struct emu_event_log *l = calloc(1, sizeof *l);
-    size_t slot = MAX_LOGS;
     enum clc_err rc;
 
     if (l == NULL || (l->ring = calloc(EMU_EVENTS_RETENTION, sizeof l->ring[0])) == NULL) {
@@ -337,19 +320,12 @@ enum clc_err emu_events_mount(struct emu *e, struct clc_errinfo *ei)
     clc_rand_uuid(l->log_id);
     l->next_seq = 1;
     l->oldest = 1;
-    pthread_mutex_lock(&registry_mu);
-    for (size_t i = 0; i < MAX_LOGS && slot == MAX_LOGS; i++)
-        if (registry[i] == NULL)
-            slot = i;
-    if (slot < MAX_LOGS)
-        registry[slot] = l;
-    pthread_mutex_unlock(&registry_mu);
-    if (slot == MAX_LOGS) {
+    rc = emu_component_set(e, COMPONENT, l);
+    if (rc != CLC_OK) {
         free(l->ring);
         pthread_mutex_destroy(&l->mu);
         free(l);
-        return clc_errf(ei, CLC_ERR_LIMIT, "event log: more than %d emulators in one process",
-                        MAX_LOGS);
+        return clc_errf(ei, rc, "event log: cannot register it");
     }
     rc = emu_at_stop(e, log_free, l);
     if (rc != CLC_OK) {

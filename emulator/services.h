@@ -34,6 +34,12 @@ cJSON *emu_directory_endpoints(const struct emu_directory *d);
 enum clc_err emu_control_mount(struct emu *e, struct clc_errinfo *ei); /* "control" (https) */
 enum clc_err emu_entra_mount(struct emu *e, struct clc_errinfo *ei);   /* "entra" (https),
                                                                           "imds", "arc" (http) */
+enum clc_err emu_queue_mount(struct emu *e, struct clc_errinfo *ei);   /* "queue" (https) */
+enum clc_err emu_blob_mount(struct emu *e, struct clc_errinfo *ei);    /* "blob" (https) */
+enum clc_err emu_ca_mount(struct emu *e, struct clc_errinfo *ei);      /* "ca" (https) */
+enum clc_err emu_keyvault_mount(struct emu *e, struct clc_errinfo *ei); /* "keyvault/<vault>" */
+/* {"renewer": "<password>", ...}: the CA accounts for the endpoints file;
+ * NULL when the CA is not mounted. */
 
 /* Control API extension point: later services register handlers for
  * "/control/<component>/..." (e.g. "keyvault") and for reset/dump. */
@@ -41,6 +47,16 @@ typedef void (*emu_control_reset_fn)(struct emu *e, void *ctx);
 typedef cJSON *(*emu_control_dump_fn)(struct emu *e, void *ctx);
 enum clc_err emu_control_register(struct emu *e, const char *component, emu_control_reset_fn reset,
                                   emu_control_dump_fn dump, void *ctx);
+
+/* Named components: a part others call into (the event log) registers its
+ * state under a name at mount; callers look it up. NULL when absent. */
+enum clc_err emu_component_set(struct emu *e, const char *name, void *ptr);
+void *emu_component_get(const struct emu *e, const char *name);
+
+/* Additions to the endpoints document: fn returns a new cJSON value that is
+ * placed under key (e.g. "ca_accounts"), or NULL for none. */
+typedef cJSON *(*emu_endpoints_fn)(const struct emu *e, void *ctx);
+enum clc_err emu_endpoints_add(struct emu *e, const char *key, emu_endpoints_fn fn, void *ctx);
 
 /* Time-driven work: fn runs after every clock change (control API or
  * emu_clock_*) and about once a second of real time, never concurrently with
