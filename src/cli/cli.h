@@ -25,5 +25,7 @@ int clc_cli_fail(const char *what, enum clc_err e, const struct clc_errinfo *ei)
 /* Subcommands: argv[0] is the subcommand name. */
 int clc_cmd_token(struct clc_cli *cli, int argc, char **argv);
 int clc_cmd_config(struct clc_cli *cli, int argc, char **argv);
+int clc_cmd_kv(struct clc_cli *cli, int argc, char **argv);
+int clc_cmd_ca(struct clc_cli *cli, int argc, char **argv);
 
 #endif

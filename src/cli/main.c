@@ -21,6 +21,8 @@ struct cmd {
 static const struct cmd commands[] = {
     {"token", clc_cmd_token, "obtain an Entra ID access token and show its claims"},
     {"config", clc_cmd_config, "check the configuration and show where each value comes from"},
+    {"kv", clc_cmd_kv, "list and show a vault's certificates, their versions and tags"},
+    {"ca", clc_cmd_ca, "submit a CSR to a configured CA, fetch a pending request (docs/ca.md)"},
 };
 
 static void usage(FILE *f)
