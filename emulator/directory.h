@@ -27,6 +27,8 @@ const char *emu_directory_identity_header(const struct emu_directory *d);
 /* Directory where the Arc endpoint writes its challenge key files. */
 const char *emu_directory_arc_key_dir(const struct emu_directory *d);
 struct emu *emu_directory_emu(const struct emu_directory *d);
+/* Tokens whose signature was verified (token_cache.h). */
+struct emu_token_cache *emu_directory_token_cache(struct emu_directory *d);
 /* The token signing key, its kid (RFC 7638 thumbprint) and the issuer
  * "https://sts.windows.net/{tenant}/". */
 const struct clc_signer *emu_directory_key(const struct emu_directory *d);

@@ -10,6 +10,7 @@
 #include "crypto/jwt.h"
 #include "crypto/signer.h"
 #include "emulator/directory.h"
+#include "emulator/token_cache.h"
 #include "emulator/identity.h"
 #include "emulator/server.h"
 #include "emulator/services.h"
@@ -111,6 +112,24 @@ static int aud_equal(const char *a, const char *b)
     return na == nb && strncmp(a, b, na) == 0;
 }
 
+/* The checks every use makes, cached or not: audience, times, identity. */
+static enum clc_err check_facts(struct emu_directory *d, const struct emu_token_facts *f,
+                                const char *audience, struct emu_principal *out,
+                                struct clc_errinfo *ei)
+{
+    int64_t now = emu_now(emu_directory_emu(d));
+
+    if (!aud_equal(f->aud, audience))
+        return clc_errf(ei, CLC_ERR_AUTH, "invalid token: audience is not %s", audience);
+    if (now >= f->exp)
+        return clc_errf(ei, CLC_ERR_AUTH, "invalid token: expired");
+    if (f->nbf != 0 && now < f->nbf)
+        return clc_errf(ei, CLC_ERR_AUTH, "invalid token: not yet valid");
+    if (!emu_directory_find(d, f->appid, out))
+        return clc_errf(ei, CLC_ERR_AUTH, "invalid token: unknown application");
+    return CLC_OK;
+}
+
 enum clc_err emu_directory_verify_token(struct emu_directory *d, const char *jwt,
                                         const char *audience, struct emu_principal *out,
                                         struct clc_errinfo *ei)
@@ -118,8 +137,12 @@ enum clc_err emu_directory_verify_token(struct emu_directory *d, const char *jwt
     enum clc_err err;
     cJSON *hdr = NULL, *claims = NULL;
     const char *iss, *aud, *appid, *tid;
+    struct emu_token_facts f;
+    int64_t nbf = 0;
     memset(out, 0, sizeof *out);
 
+    if (emu_token_cache_get(emu_directory_token_cache(d), jwt, &f))
+        return check_facts(d, &f, audience, out, ei);
     err = emu_directory_verify_sig(d, jwt, &hdr, &claims, ei);
     if (err) {
         err = clc_err_wrap(ei, CLC_ERR_AUTH, "invalid token");
@@ -147,6 +170,16 @@ enum clc_err emu_directory_verify_token(struct emu_directory *d, const char *jwt
     if (clc_json_str(claims, "appid", &appid, NULL) || !emu_directory_find(d, appid, out)) {
         err = clc_errf(ei, CLC_ERR_AUTH, "invalid token: unknown application");
         goto out;
+    }
+    /* Signed by us, issuer and tenant ours: remember it for later requests. */
+    memset(&f, 0, sizeof f);
+    clc_json_int_opt(claims, "nbf", 0, &nbf, NULL);
+    if (strlen(aud) < sizeof f.aud && strlen(appid) < sizeof f.appid &&
+        clc_json_int(claims, "exp", &f.exp, NULL) == CLC_OK) {
+        snprintf(f.aud, sizeof f.aud, "%s", aud);
+        snprintf(f.appid, sizeof f.appid, "%s", appid);
+        f.nbf = nbf;
+        emu_token_cache_put(emu_directory_token_cache(d), jwt, &f);
     }
 out:
     cJSON_Delete(hdr);

@@ -19,6 +19,7 @@
 #include "crypto/signer.h"
 #include "crypto/x509.h"
 #include "emulator/directory.h"
+#include "emulator/token_cache.h"
 #include "emulator/identity.h"
 #include "emulator/services.h"
 #include "emulator/state.h"
@@ -54,6 +55,7 @@ struct emu_directory {
     struct clc_signer *key;
     char kid[64];
     struct emu_arc *arc;
+    struct emu_token_cache *tokens; /* verified tokens (token_cache.h) */
 };
 
 static const struct {
@@ -463,6 +465,12 @@ enum clc_err emu_directory_new(struct emu *e, struct emu_directory **out, struct
         return clc_errf(ei, CLC_ERR_NOMEM, "directory");
     d->e = e;
     pthread_mutex_init(&d->mu, NULL);
+    d->tokens = emu_token_cache_new();
+    if (!d->tokens) {
+        pthread_mutex_destroy(&d->mu);
+        free(d);
+        return clc_errf(ei, CLC_ERR_NOMEM, "directory");
+    }
 
     struct clc_errinfo lei = {0};
     err = emu_store_load(e, DIR_DOC_NAME, &saved, &lei);
@@ -510,6 +518,7 @@ void emu_directory_free(struct emu_directory *d)
     OPENSSL_cleanse(d->identity_header, sizeof d->identity_header);
     clc_signer_free(d->key);
     emu_arc_free(d->arc);
+    emu_token_cache_free(d->tokens);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -679,4 +688,9 @@ const char *emu_directory_kid(const struct emu_directory *d)
 const char *emu_directory_issuer(const struct emu_directory *d)
 {
     return d->issuer;
+}
+
+struct emu_token_cache *emu_directory_token_cache(struct emu_directory *d)
+{
+    return d->tokens;
 }
