@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   ca-certificates gcc libc6-dev make cmake pkg-config openssl
-  libssl-dev libcurl4-openssl-dev libcjson-dev libcmocka-dev libcivetweb-dev
+  libssl-dev libcurl4-openssl-dev libcjson-dev libcmocka-dev libcivetweb-dev zlib1g-dev
   jq curl procps
 )
 if [[ "${1:-}" == "--with-node" ]]; then
