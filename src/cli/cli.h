@@ -27,5 +27,11 @@ int clc_cmd_token(struct clc_cli *cli, int argc, char **argv);
 int clc_cmd_config(struct clc_cli *cli, int argc, char **argv);
 int clc_cmd_kv(struct clc_cli *cli, int argc, char **argv);
 int clc_cmd_ca(struct clc_cli *cli, int argc, char **argv);
+int clc_cmd_renew(struct clc_cli *cli, int argc, char **argv);
+int clc_cmd_worker(struct clc_cli *cli, int argc, char **argv);
+int clc_cmd_poison(struct clc_cli *cli, int argc, char **argv);
+int clc_cmd_deadletter(struct clc_cli *cli, int argc, char **argv);
+int clc_cmd_serve(struct clc_cli *cli, int argc, char **argv);
+int clc_cmd_sync(struct clc_cli *cli, int argc, char **argv);
 
 #endif

@@ -23,6 +23,12 @@ static const struct cmd commands[] = {
     {"config", clc_cmd_config, "check the configuration and show where each value comes from"},
     {"kv", clc_cmd_kv, "list and show a vault's certificates, their versions and tags"},
     {"ca", clc_cmd_ca, "submit a CSR to a configured CA, fetch a pending request (docs/ca.md)"},
+    {"renew", clc_cmd_renew, "drain the work queue once: renew every certificate it names"},
+    {"worker", clc_cmd_worker, "keep renewing: drain on a schedule and when woken (SIGUSR1)"},
+    {"poison", clc_cmd_poison, "list or replay the messages the worker gave up on"},
+    {"deadletter", clc_cmd_deadletter, "list or replay the events Event Grid dead-lettered"},
+    {"serve", clc_cmd_serve, "run the Event Grid webhook (HTTPS) and the worker in one process"},
+    {"sync", clc_cmd_sync, "install the certificates a Key Vault extension settings file observes"},
 };
 
 static void usage(FILE *f)
