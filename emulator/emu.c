@@ -19,7 +19,7 @@
  * Services that read their own section add its key here. */
 static const char *const config_keys[] = {
     "ports", "identities", "tenant", "managed_identity", "arc_key_dir", "max_body_bytes",
-    "storage", "ca", "vaults",
+    "storage", "ca", "vaults", "eventgrid", "smtp", "loganalytics",
 };
 
 #define MAX_BODY_LIMIT ((int64_t)1024 * 1024 * 1024)
@@ -34,6 +34,9 @@ static enum clc_err (*const mounts[])(struct emu *, struct clc_errinfo *) = {
     emu_queue_mount,
     emu_blob_mount,
     emu_ca_mount,
+    emu_eventgrid_mount,
+    emu_smtp_mount,
+    emu_loganalytics_mount,
 };
 
 const cJSON *emu_config(const struct emu *e)
@@ -81,7 +84,8 @@ static enum clc_err check_config(const cJSON *cfg, const char *origin, struct cl
         if (i == sizeof config_keys / sizeof config_keys[0])
             return clc_errf(ei, CLC_ERR_CONFIG,
                             "%s: unknown key '%.64s' (known: ports, identities, tenant, "
-                            "managed_identity, arc_key_dir, max_body_bytes, storage, ca, vaults)",
+                            "managed_identity, arc_key_dir, max_body_bytes, storage, ca, vaults, "
+                            "eventgrid, smtp, loganalytics)",
                             origin, it->string);
     }
     ports = cJSON_GetObjectItemCaseSensitive(cfg, "ports");

@@ -38,6 +38,10 @@ enum clc_err emu_queue_mount(struct emu *e, struct clc_errinfo *ei);   /* "queue
 enum clc_err emu_blob_mount(struct emu *e, struct clc_errinfo *ei);    /* "blob" (https) */
 enum clc_err emu_ca_mount(struct emu *e, struct clc_errinfo *ei);      /* "ca" (https) */
 enum clc_err emu_keyvault_mount(struct emu *e, struct clc_errinfo *ei); /* "keyvault/<vault>" */
+enum clc_err emu_eventgrid_mount(struct emu *e, struct clc_errinfo *ei); /* "eventgrid" (https) */
+enum clc_err emu_smtp_mount(struct emu *e, struct clc_errinfo *ei); /* SMTP sink, "mailbox" */
+enum clc_err emu_loganalytics_mount(struct emu *e, struct clc_errinfo *ei); /* "loganalytics",
+                                                                             "logquery" */
 /* {"renewer": "<password>", ...}: the CA accounts for the endpoints file;
  * NULL when the CA is not mounted. */
 
