@@ -38,6 +38,18 @@ void pki_free(struct pki *p)
     memset(p, 0, sizeof *p);
 }
 
+/* A BIO's memory is not NUL-terminated: copy it into a string. */
+static char *mem_text(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+
+    if (s != NULL) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
 static X509_REQ *make_req_pkey(EVP_PKEY *pk, const char *cn, const char *const *sans)
 {
     X509_REQ *r = X509_REQ_new();
@@ -77,7 +89,7 @@ char *pki_csr_pem_pkey(EVP_PKEY *pk, const char *cn, const char *const *sans)
 
     PEM_write_bio_X509_REQ(b, r);
     BIO_get_mem_ptr(b, &bm);
-    s = strndup(bm->data, bm->length);
+    s = mem_text(bm->data, bm->length);
     BIO_free(b);
     X509_REQ_free(r);
     return s;
@@ -92,7 +104,7 @@ char *pki_csr_pem(const struct clc_signer *key, const char *cn, const char *cons
 
     PEM_write_bio_X509_REQ(b, r);
     BIO_get_mem_ptr(b, &bm);
-    s = strndup(bm->data, bm->length);
+    s = mem_text(bm->data, bm->length);
     BIO_free(b);
     X509_REQ_free(r);
     return s;
@@ -154,7 +166,7 @@ char *pki_pem(X509 *const *certs, size_t n)
     for (size_t i = 0; i < n; i++)
         PEM_write_bio_X509(b, certs[i]);
     BIO_get_mem_ptr(b, &bm);
-    s = strndup(bm->data, bm->length);
+    s = mem_text(bm->data, bm->length);
     BIO_free(b);
     return s;
 }

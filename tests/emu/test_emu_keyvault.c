@@ -539,7 +539,11 @@ static char *pem_of(EVP_PKEY *k, X509 *x)
         assert_int_equal(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL), 1);
     assert_int_equal(PEM_write_bio_X509(b, x), 1);
     n = BIO_get_mem_data(b, &data);
-    out = strndup(data, (size_t)n);
+    /* The BIO's memory is not NUL-terminated. */
+    out = malloc((size_t)n + 1);
+    assert_non_null(out);
+    memcpy(out, data, (size_t)n);
+    out[n] = '\0';
     BIO_free(b);
     return out;
 }
