@@ -93,7 +93,6 @@ struct emu {
     /* TLS */
     char *ca_bundle;  /* <work_dir>/ca-bundle.pem */
     char *server_pem; /* <work_dir>/server.pem (certificate + key) */
-    void *compat_handle;
     int mg_inited;
 
     /* listeners (their own lock: services may add one at run time) */

@@ -26,10 +26,8 @@
 #include "crypto/signer.h"
 #include "crypto/x509.h"
 #include "emulator/emu_internal.h"
+#include "net/civetweb_tls.h"
 
-#ifndef EMU_COMPAT_LIB_DEFAULT
-#define EMU_COMPAT_LIB_DEFAULT ""
-#endif
 
 #define CA_DAYS (10 * 365)
 #define SERVER_DAYS 365
@@ -40,104 +38,21 @@
 
 /* ---- the compatibility library ---- */
 
-static int exe_dir(char *out, size_t n)
-{
-    ssize_t len = readlink("/proc/self/exe", out, n - 1);
-    char *slash;
-
-    if (len <= 0)
-        return 0;
-    out[len] = '\0';
-    slash = strrchr(out, '/');
-    if (slash == NULL)
-        return 0;
-    *slash = '\0';
-    return 1;
-}
-
-/* Where to look when no path is given: next to the executable (build tree
- * and installed layouts), then the build-time path. */
-static const char *find_compat(char *buf, size_t n, char *tried, size_t tried_len)
-{
-    char dir[PATH_MAX];
-    const char *rel[] = {"/compat/libssl.so", "/../lib/certlc/libssl.so"};
-
-    tried[0] = '\0';
-    if (exe_dir(dir, sizeof dir)) {
-        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-            snprintf(buf, n, "%s%s", dir, rel[i]);
-            if (access(buf, R_OK) == 0)
-                return buf;
-            snprintf(tried + strlen(tried), tried_len - strlen(tried), "%s, ", buf);
-        }
-    }
-    snprintf(buf, n, "%s", EMU_COMPAT_LIB_DEFAULT);
-    if (buf[0] != '\0' && access(buf, R_OK) == 0)
-        return buf;
-    snprintf(tried + strlen(tried), tried_len - strlen(tried), "%s",
-             buf[0] ? buf : "(no build-time default)");
-    return NULL;
-}
-
+/* The loading and its checks are shared with certlc's own servers. */
 enum clc_err emu_tls_init_library(struct emu *e, const char *compat_lib, struct clc_errinfo *ei)
 {
-    char buf[PATH_MAX], tried[3 * PATH_MAX];
-    const char *path = compat_lib;
-    void *h, *again;
-    unsigned got;
+    enum clc_err rc = clc_civetweb_tls_init(compat_lib, ei);
 
-    if (path == NULL) {
-        path = find_compat(buf, sizeof buf, tried, sizeof tried);
-        if (path == NULL)
-            return clc_errf(ei, CLC_ERR_CONFIG,
-                            "the civetweb OpenSSL 3 compatibility library (libssl.so from the "
-                            "clc_sslcompat target) was not found; looked in: %s. Build it or "
-                            "pass its path",
-                            tried);
-    }
-    /* RTLD_GLOBAL and the soname "libssl.so": civetweb's own
-     * dlopen("libssl.so") then finds this already loaded object. */
-    h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
-    if (h == NULL)
-        return clc_errf(ei, CLC_ERR_CONFIG,
-                        "cannot load the civetweb OpenSSL 3 compatibility library %s (%s); "
-                        "build the clc_sslcompat target or pass the right path. Without it "
-                        "civetweb crashes on the first HTTPS connection",
-                        path, dlerror());
-    e->compat_handle = h;
-    if (dlsym(h, "SSL_get_peer_certificate") == NULL)
-        return clc_errf(ei, CLC_ERR_CONFIG,
-                        "%s does not define SSL_get_peer_certificate, so it is not the civetweb "
-                        "compatibility library; use the libssl.so built by clc_sslcompat",
-                        path);
-    again = dlopen("libssl.so", RTLD_NOW | RTLD_NOLOAD);
-    if (again != NULL)
-        dlclose(again);
-    if (again != h)
-        return clc_errf(ei, CLC_ERR_CONFIG,
-                        "%s was loaded but civetweb's dlopen(\"libssl.so\") would not find it "
-                        "(its soname must be libssl.so); rebuild clc_sslcompat",
-                        path);
-    if (!mg_check_feature(MG_FEATURES_TLS))
-        return clc_errf(ei, CLC_ERR_CONFIG, "this civetweb was built without TLS support");
-    got = mg_init_library(MG_FEATURES_TLS);
-    e->mg_inited = 1;
-    if (!(got & MG_FEATURES_TLS))
-        return clc_errf(ei, CLC_ERR_CONFIG,
-                        "civetweb could not initialise TLS: it loads libssl.so (here %s, which "
-                        "must link libssl.so.3) and libcrypto.so (from the libssl-dev package)",
-                        path);
-    clc_log(CLC_LOG_INFO, "emu.tls.compat_loaded", CLC_LS("path", path));
-    return CLC_OK;
+    if (rc == CLC_OK)
+        e->mg_inited = 1;
+    return rc;
 }
 
 void emu_tls_exit_library(struct emu *e)
 {
     if (e->mg_inited)
-        mg_exit_library();
+        clc_civetweb_tls_exit();
     e->mg_inited = 0;
-    /* The compatibility library stays loaded: civetweb may dlopen it again
-     * in a later emu_start, and unloading buys nothing. */
 }
 
 /* ---- certificates ---- */

@@ -1,6 +1,6 @@
 /* Loads the OpenSSL 3 compatibility library Debian's civetweb needs before it
  * can serve HTTPS, and starts civetweb's library with TLS. Shared by every
- * certlc server (the webhook); the emulator has its own copy in tls.c. */
+ * certlc server (the webhook) and by the emulator. */
 #include <civetweb.h>
 #include <dlfcn.h>
 #include <limits.h>
@@ -90,7 +90,7 @@ static enum clc_err load_compat(const char *compat_lib, struct clc_errinfo *ei)
             return clc_errf(ei, CLC_ERR_CONFIG,
                             "the civetweb OpenSSL 3 compatibility library (libssl.so, built by the "
                             "clc_sslcompat target, installed in lib/certlc/) was not found; looked "
-                            "in: %s. Build or install it, or set webhook.tls_compat_library",
+                            "in: %s. Build or install it, or give its path (webhook.tls_compat_library)",
                             tried[0] ? tried : "(nowhere)");
         path = found;
     }
@@ -100,8 +100,10 @@ static enum clc_err load_compat(const char *compat_lib, struct clc_errinfo *ei)
     h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
     if (h == NULL)
         return clc_errf(ei, CLC_ERR_CONFIG,
-                        "cannot load the civetweb OpenSSL 3 compatibility library %s (%s)", path,
-                        dlerror());
+                        "cannot load the civetweb OpenSSL 3 compatibility library %s (%s); build "
+                        "the clc_sslcompat target or give the right path. Without it civetweb "
+                        "crashes on the first HTTPS connection",
+                        path, dlerror());
     if (dlsym(h, "SSL_get_peer_certificate") == NULL)
         return clc_errf(ei, CLC_ERR_CONFIG,
                         "%s does not define SSL_get_peer_certificate: it is not the civetweb "
