@@ -19,6 +19,10 @@ struct clc_cli {
 /* Loads the configuration (once) and fills cli->http. Prints nothing. */
 enum clc_err clc_cli_load_config(struct clc_cli *cli, struct clc_errinfo *ei);
 
+/* Parses a --threads value (1..max); prints "certlc <cmd>: ..." and
+ * returns -1 when it is not a whole number in range. */
+int clc_cli_parse_threads(const char *cmd, const char *arg, int max, int *out);
+
 /* Prints "certlc: <what>: <detail>" to stderr and returns CLC_EXIT_ERROR. */
 int clc_cli_fail(const char *what, enum clc_err e, const struct clc_errinfo *ei);
 

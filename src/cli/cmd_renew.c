@@ -36,16 +36,10 @@ int clc_cmd_renew(struct clc_cli *cli, int argc, char **argv)
     clc_errinfo_clear(&ei);
     while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
         switch (c) {
-        case 't': {
-            char *end = NULL;
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < 1 || v > CLC_WORKER_THREADS_MAX) {
-                fprintf(stderr, "certlc renew: --threads must be 1..%d\n", CLC_WORKER_THREADS_MAX);
+        case 't':
+            if (clc_cli_parse_threads("renew", optarg, CLC_WORKER_THREADS_MAX, &threads) != 0)
                 return CLC_EXIT_ERROR;
-            }
-            threads = (int)v;
             break;
-        }
         case 'h':
             renew_usage(stdout);
             return CLC_EXIT_OK;

@@ -128,16 +128,10 @@ static int parse_args(int argc, char **argv, int *threads)
 
     while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         switch (c) {
-        case 't': {
-            char *end = NULL;
-            long v = strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || v < 1 || v > CLC_WORKER_THREADS_MAX) {
-                fprintf(stderr, "certlc serve: --threads takes 1..%d\n", CLC_WORKER_THREADS_MAX);
+        case 't':
+            if (clc_cli_parse_threads("serve", optarg, CLC_WORKER_THREADS_MAX, threads) != 0)
                 return -1;
-            }
-            *threads = (int)v;
             break;
-        }
         case 'h':
             serve_usage(stdout);
             return 1;

@@ -1,6 +1,7 @@
 /* Helpers shared by the subcommands: loading the configuration once and
  * turning it into HTTP options, and printing errors the same way everywhere. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli/cli.h"
 #include "cli/schema.h"
@@ -52,4 +53,17 @@ int clc_cli_fail(const char *what, enum clc_err e, const struct clc_errinfo *ei)
         fprintf(stderr, " [request id %s]", ei->request_id);
     fputc('\n', stderr);
     return CLC_EXIT_ERROR;
+}
+
+int clc_cli_parse_threads(const char *cmd, const char *arg, int max, int *out)
+{
+    char *end = NULL;
+    long v = strtol(arg, &end, 10);
+
+    if (end == arg || *end != '\0' || v < 1 || v > max) {
+        fprintf(stderr, "certlc %s: --threads takes a whole number from 1 to %d\n", cmd, max);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
 }
