@@ -1,6 +1,7 @@
 /* The emulated enterprise CA ("ca", https): reads the "ca" config section
  * (templates, accounts), brings up the hierarchy, database and CRLs, checks
- * HTTP Basic credentials, and mounts /certsrv, EST and /CertEnroll. */
+ * TLS client certificates and HTTP Basic credentials, and mounts /certsrv,
+ * EST and /CertEnroll. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,7 +358,8 @@ static void default_accounts(struct emu_ca *ca)
 static enum clc_err parse_config(struct emu_ca *ca, struct clc_errinfo *ei)
 {
     static const char *const known[] = {"templates",    "accounts",        "key_type",
-                                        "est_template", "est_retry_after", "crl_period_hours"};
+                                        "est_template", "est_retry_after", "crl_period_hours",
+                                        "client_auth"};
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(emu_config(ca->e), "ca");
     const cJSON *arr, *it;
     const char *s = NULL;
@@ -490,7 +492,7 @@ out:
 
 /* ---- Basic auth ---- */
 
-static void reply_401(struct emu_req *r, int html)
+static void reply_401(struct emu_req *r, int html, const char *cert_why)
 {
     static const char *const hdrs[] = {"WWW-Authenticate: Basic realm=\"certlc-emulator CA\"",
                                        NULL};
@@ -502,14 +504,24 @@ static void reply_401(struct emu_req *r, int html)
         "credentials that you supplied.</h3></body></html>\r\n";
     static const char text[] =
         "401 Unauthorized: HTTP Basic credentials of a configured CA account are required\n";
+    char why[512];
+    int n;
 
-    if (html)
+    if (html) {
         emu_reply(r, 401, "text/html", page, sizeof page - 1, hdrs);
-    else
+    } else if (cert_why != NULL && cert_why[0] != '\0') {
+        n = snprintf(why, sizeof why,
+                     "401 Unauthorized: the TLS client certificate was not accepted (%.300s), "
+                     "and no valid HTTP Basic credentials were given\n",
+                     cert_why);
+        emu_reply(r, 401, "text/plain", why, n > 0 && (size_t)n < sizeof why ? (size_t)n : 0, hdrs);
+    } else {
         emu_reply(r, 401, "text/plain", text, sizeof text - 1, hdrs);
+    }
 }
 
-const struct ca_account *ca_auth(struct emu_ca *ca, struct emu_req *r, int html)
+/* The account of valid Basic credentials, or NULL. */
+static const struct ca_account *basic_auth(struct emu_ca *ca, struct emu_req *r)
 {
     const char *h = emu_req_header(r, "Authorization");
     const struct ca_account *a = NULL, *found;
@@ -541,9 +553,38 @@ out:
         OPENSSL_cleanse(dec, len);
         free(dec);
     }
-    if (a == NULL)
-        reply_401(r, html);
     return a;
+}
+
+/* A certificate that maps to an account wins; one that does not leaves the
+ * decision to Basic credentials (RFC 7030 3.2.3 allows both), and the 401
+ * says why it was not taken. */
+const struct ca_account *ca_auth_row(struct emu_ca *ca, struct emu_req *r, int html,
+                                     int64_t *cert_row)
+{
+    X509 *peer = emu_req_peer_cert(r);
+    const struct ca_account *a = NULL;
+    char why[384] = "";
+
+    *cert_row = 0;
+    if (peer != NULL) {
+        a = ca_cert_account(ca, peer, cert_row, why, sizeof why);
+        if (a != NULL)
+            return a;
+        clc_log(CLC_LOG_INFO, "emu.ca.cert_refused", CLC_LS("request_id", r->request_id),
+                CLC_LS("reason", why));
+    }
+    a = basic_auth(ca, r);
+    if (a == NULL)
+        reply_401(r, html, why);
+    return a;
+}
+
+const struct ca_account *ca_auth(struct emu_ca *ca, struct emu_req *r, int html)
+{
+    int64_t row;
+
+    return ca_auth_row(ca, r, html, &row);
 }
 
 /* ---- endpoints document ---- */
@@ -576,6 +617,7 @@ static void ca_free(void *ctx)
     ca_store_clear(ca);
     free(ca->req);
     ca_pki_cleanup(ca);
+    ca_mtls_cleanup(ca);
     for (size_t i = 0; i < ca->nacct; i++)
         clc_secret_free(ca->acct[i].password);
     pthread_mutex_destroy(&ca->mu);
@@ -616,6 +658,9 @@ static struct emu_service_def ca_def = {
     .name = "ca",
     .routes = ca_routes,
     .error = ca_route_error,
+    /* As IIS set to "Accept" client certificates and EST servers do. */
+    .client_cert = 1,
+    .client_ca_file = ca_mtls_ca_file,
 };
 static pthread_once_t routes_once = PTHREAD_ONCE_INIT;
 
@@ -653,6 +698,8 @@ enum clc_err emu_ca_mount(struct emu *e, struct clc_errinfo *ei)
         return clc_errf(ei, rc, "ca: cannot register the stop hook");
     }
     rc = parse_config(ca, ei);
+    if (rc == CLC_OK)
+        rc = ca_mtls_config(ca, cJSON_GetObjectItemCaseSensitive(emu_config(e), "ca"), ei);
     if (rc != CLC_OK)
         return clc_err_wrap(ei, CLC_ERR_CONFIG, "emulator config");
     n = snprintf(ca->dir, sizeof ca->dir, "%s/enterprise-ca", wd ? wd : ".");
@@ -667,6 +714,8 @@ enum clc_err emu_ca_mount(struct emu *e, struct clc_errinfo *ei)
         rc = ca_pki_init(ca, emu_now(e), ei);
     if (rc == CLC_OK)
         rc = ca_crl_sign(ca, emu_now(e), ei);
+    if (rc == CLC_OK)
+        rc = ca_mtls_setup(ca, ei);
     if (rc != CLC_OK)
         return clc_err_wrap(ei, rc, "ca");
     rc = emu_endpoints_add(e, "ca_accounts", ca_endpoints, ca);

@@ -2,7 +2,8 @@
  * (mount, configuration, accounts, Basic auth), ca_pki.c (root and issuing CA,
  * PKCS#7, CRLs, AIA/CDP files), ca_issue.c (CSR policy and issuance),
  * ca_store.c (the request table and its persistence), ca_certsrv.c (AD CS Web
- * Enrollment pages), ca_est.c (EST) and ca_control.c (control API). */
+ * Enrollment pages), ca_est.c (EST), ca_mtls.c (TLS client certificates as
+ * identities) and ca_control.c (control API). */
 #ifndef EMU_CA_H
 #define EMU_CA_H
 
@@ -135,6 +136,13 @@ struct emu_ca {
     unsigned char *crl, *root_crl;
     size_t crl_len, root_crl_len;
     int64_t crl_this, crl_next, crl_number;
+
+    /* TLS client certificates (ca_mtls.c; fixed after mount) */
+    X509_STORE *own_store;         /* the issuing and root CA */
+    X509_STORE *ext_store;         /* ca.client_auth.ca_file, or NULL */
+    STACK_OF(X509) * ext_certs;    /* its certificates */
+    char ext_account[CA_NAME_MAX]; /* its certificates' account; "" = their CN names it */
+    char client_ca_file[4200];     /* the bundle the listener verifies with */
 };
 
 /* ---- ca.c ---- */
@@ -142,9 +150,15 @@ struct emu_ca {
 const struct ca_template *ca_template_find(const struct emu_ca *ca, const char *ref);
 const struct ca_account *ca_account_find(const struct emu_ca *ca, const char *name);
 int ca_account_may_enroll(const struct ca_account *a, const struct ca_template *t);
-/* Checks HTTP Basic credentials. Returns the account, or NULL after
- * answering 401 (html = AD CS's IIS page, else a text body for EST). */
+/* Who is asking: the account a verified TLS client certificate stands for
+ * (ca_cert_account), else HTTP Basic credentials. Returns the account, or
+ * NULL after answering 401 (html = AD CS's IIS page, else a text body for
+ * EST). */
 const struct ca_account *ca_auth(struct emu_ca *ca, struct emu_req *r, int html);
+/* The same; *cert_row is the id of this CA's request whose certificate
+ * authenticated the caller, 0 when it was not one of this CA's. */
+const struct ca_account *ca_auth_row(struct emu_ca *ca, struct emu_req *r, int html,
+                                     int64_t *cert_row);
 /* Base URL of the "ca" listener ("https://127.0.0.1:port"), "" before it listens. */
 const char *ca_base_url(const struct emu_ca *ca);
 
@@ -190,6 +204,7 @@ struct ca_submit {
     const char *source; /* "certsrv" / "est" */
     int est_retry;      /* EST: answer a repeat of a pending request */
     int est_reenroll;   /* EST simplereenroll: subject/SAN must match a cert */
+    int64_t renew_row;  /* re-enrollment: only this request's certificate (0 = any) */
 };
 /* Applies the template's policy and issues, holds or denies; records the
  * row and persists it. CLC_ERR_LIMIT when the table is full; other errors
@@ -199,6 +214,19 @@ enum clc_err ca_submit(struct emu_ca *ca, const struct ca_submit *s, struct ca_r
 /* Issues a pending request now (manager approval). Under ca->mu. */
 enum clc_err ca_issue_pending(struct emu_ca *ca, struct ca_request *q, int64_t now,
                               struct clc_errinfo *ei);
+
+/* ---- ca_mtls.c ---- */
+/* Reads ca.client_auth (cfg = the "ca" section or NULL; after the accounts). */
+enum clc_err ca_mtls_config(struct emu_ca *ca, const cJSON *cfg, struct clc_errinfo *ei);
+/* Writes the client CA bundle and trust stores (after ca_pki_init). */
+enum clc_err ca_mtls_setup(struct emu_ca *ca, struct clc_errinfo *ei);
+void ca_mtls_cleanup(struct emu_ca *ca);
+/* client_ca_file hook of the listener: ca->client_ca_file. */
+const char *ca_mtls_ca_file(void *ctx);
+/* The account a TLS client certificate stands for, or NULL with the reason
+ * in why. *row as for ca_auth_row. */
+const struct ca_account *ca_cert_account(struct emu_ca *ca, X509 *cert, int64_t *row, char *why,
+                                         size_t wn);
 
 /* ---- ca_store.c ---- */
 enum clc_err ca_store_load(struct emu_ca *ca, struct clc_errinfo *ei);

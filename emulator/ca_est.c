@@ -1,7 +1,9 @@
 /* EST (RFC 7030, with RFC 8951) on the emulated CA: /.well-known/est/ and
  * /.well-known/est/<label>/ where the label names a template. cacerts,
  * simpleenroll, simplereenroll (202 + Retry-After while pending), csrattrs.
- * Clients authenticate with HTTP Basic as a CA account. */
+ * Clients authenticate with a TLS client certificate or HTTP Basic as a CA
+ * account; a re-enrollment authenticated by one of this CA's certificates
+ * renews exactly that certificate (RFC 7030 3.3.2, 4.2.2). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,8 +112,9 @@ static void enroll(struct emu_req *r, int reenroll)
     enum clc_err rc;
     X509 *cert;
     const unsigned char *p;
+    int64_t cert_row = 0;
 
-    a = ca_auth(ca, r, 0);
+    a = ca_auth_row(ca, r, 0, &cert_row);
     if (a == NULL || !label_template(r, ca, &ref))
         return;
     if (ct == NULL || strncasecmp(ct, "application/pkcs10", 18) != 0) {
@@ -133,6 +136,7 @@ static void enroll(struct emu_req *r, int reenroll)
     s.source = "est";
     s.est_retry = 1;
     s.est_reenroll = reenroll;
+    s.renew_row = reenroll ? cert_row : 0;
     rc = ca_submit(ca, &s, &res, &ei);
     if (rc == CLC_ERR_LIMIT) {
         text_reply(r, 503, NULL, "the CA database is full");

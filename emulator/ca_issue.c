@@ -537,7 +537,8 @@ static struct ca_request *find_retry(struct emu_ca *ca, const struct ca_submit *
 }
 
 /* RFC 7030 4.2.2: a re-enrollment names exactly what an earlier certificate
- * of this requester named; its template is that certificate's. */
+ * of this requester named (the one that authenticated it, when one did);
+ * its template is that certificate's. */
 static const struct ca_request *find_renewed(struct emu_ca *ca, const struct ca_submit *s,
                                              X509_REQ *req)
 {
@@ -550,6 +551,7 @@ static const struct ca_request *find_renewed(struct emu_ca *ca, const struct ca_
         X509 *c;
         GENERAL_NAMES *have;
         if (q->disposition != CA_DISP_ISSUED || strcmp(q->requester, s->account->name) != 0 ||
+            (s->renew_row != 0 && q->id != s->renew_row) ||
             (c = d2i_X509(NULL, &p, (long)q->cert_len)) == NULL)
             continue;
         have = X509_get_ext_d2i(c, NID_subject_alt_name, NULL, NULL);
@@ -584,8 +586,10 @@ static enum clc_err decide(struct emu_ca *ca, const struct ca_submit *s, X509_RE
         const struct ca_request *old = find_renewed(ca, s, req);
         if (old == NULL) {
             deny_policy(q, CA_HR_BAD_REQUESTSUBJECT,
-                        " No certificate of this requester has the same subject and "
-                        "subjectAltName to renew.",
+                        s->renew_row ? " The subject and subjectAltName differ from those of "
+                                       "the certificate that authenticated the request."
+                                     : " No certificate of this requester has the same subject "
+                                       "and subjectAltName to renew.",
                         now);
             return CLC_OK;
         }

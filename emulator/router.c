@@ -276,3 +276,13 @@ const char *emu_req_raw_path(const struct emu_req *r)
 
     return ri->local_uri_raw != NULL ? ri->local_uri_raw : r->path;
 }
+
+X509 *emu_req_peer_cert(const struct emu_req *r)
+{
+    const struct emu_req_priv *pr = emu_cpriv(r);
+
+    /* Only a listener that asked for certificates had them verified. */
+    if (!pr->l->def->client_cert || pr->ri->client_cert == NULL)
+        return NULL;
+    return pr->ri->client_cert->peer_cert;
+}

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <cjson/cJSON.h>
+#include <openssl/types.h>
 #include "core/err.h"
 
 struct emu;
@@ -31,6 +32,13 @@ struct emu_service_def {
     /* Replies in the service's own error shape for unknown routes (404),
      * wrong methods (405) and oversized bodies (413); NULL = JSON default. */
     void (*error)(struct emu_req *r, int status, const char *code, const char *message);
+    /* TLS client certificates (https only). 0 = never asked for (default);
+     * 1 = asked for and optional: a client may send none, but one it sends
+     * must verify to the PEM bundle client_ca_file(ctx) names (not the
+     * system store) or the handshake fails. Handlers get it from
+     * emu_req_peer_cert. */
+    int client_cert;
+    const char *(*client_ca_file)(void *ctx);
 };
 
 /* Starts a listener for the service on 127.0.0.1:port (0 = any) and records
@@ -76,6 +84,9 @@ size_t emu_req_headers(const struct emu_req *r, const char **names, const char *
 const char *emu_req_raw_path(const struct emu_req *r);
 /* Remote peer's address ("127.0.0.1"). */
 const char *emu_req_remote(const struct emu_req *r);
+/* The TLS client certificate the handshake verified, borrowed for the
+ * request; NULL when none was sent or the service does not ask for one. */
+X509 *emu_req_peer_cert(const struct emu_req *r);
 
 /* Sends status, Content-Type, Content-Length, Date, x-ms-request-id, echo of
  * x-ms-client-request-id, the extra "Name: value" headers (NULL-terminated

@@ -374,8 +374,24 @@ enum clc_err clc_ca_http_do(struct clc_ca_http *h, const char *method, const cha
         rc = clc_errf(ei, CLC_ERR_LIMIT, "%s %s: response larger than %zu bytes", method, surl,
                       resp->body.max);
     } else if (cc != CURLE_OK) {
-        rc = clc_errf(ei, map_curl(cc), "%s %s: %s", method, surl,
-                      h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
+        const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc);
+        enum clc_err e = map_curl(cc);
+        /* Under TLS 1.3 a server refuses a client certificate after the
+         * client's side of the handshake is done, so libcurl reports a send
+         * or receive failure. An alert in the text is a refusal, not a
+         * network fault; without one we cannot tell, so say what to check. */
+        int refused = h->plan.client_cert && resp->status == 0 &&
+                      (strstr(why, "alert") != NULL || strstr(why, "certificate") != NULL);
+        if (refused)
+            e = CLC_ERR_TLS;
+        if (h->plan.client_cert && resp->status == 0 && e != CLC_ERR_TIMEOUT)
+            rc = clc_errf(ei, e,
+                          "%s %s: %s (the CA may have refused the client certificate: check "
+                          "that its issuer is trusted by the CA, that it has the clientAuth "
+                          "usage and that it is valid and not revoked)",
+                          method, surl, why);
+        else
+            rc = clc_errf(ei, e, "%s %s: %s", method, surl, why);
     }
     clc_log(CLC_LOG_DEBUG, "ca.http", CLC_LS("ca", h->conf->name), CLC_LS("method", method),
             CLC_LS("url", surl), CLC_LI("status", resp->status),
