@@ -49,10 +49,9 @@ static int try_path(const char *path, char *found, size_t n, char *tried)
 {
     if (path[0] == '\0')
         return 0;
-    if (access(path, R_OK) == 0) {
-        snprintf(found, n, "%s", path);
+    /* A path that does not fit the caller's buffer cannot be used. */
+    if (access(path, R_OK) == 0 && (size_t)snprintf(found, n, "%s", path) < n)
         return 1;
-    }
     tried_add(tried, path);
     return 0;
 }

@@ -310,7 +310,7 @@ static void too_many(struct clc_renew_env *env, struct clc_renew_state *st, stru
     const char *reason = st->notice_pending ? "notice_undeliverable" : "max_dequeue";
     res->outcome = CLC_RENEW_POISON;
     snprintf(res->reason, sizeof res->reason, "%s", reason);
-    snprintf(res->detail, sizeof res->detail, "%lld failed attempts; last error: %.250s",
+    snprintf(res->detail, sizeof res->detail, "%lld failed attempts; last error: %.200s",
              (long long)attempts, st->last_error[0] ? st->last_error : "(none recorded)");
     if (!st->notice_pending)
         clc_renew_failure_notice(env, ev, st, res->detail,

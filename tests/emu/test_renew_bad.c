@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +61,9 @@ static void malformed_messages_poisoned(void **state)
     /* A good message among the bad ones: the worker keeps going. */
     rf_seed("among-bad", NULL, &v);
     for (int i = 0; i < n; i++) {
-        char path[512];
+        char path[PATH_MAX + 128];
         size_t len = 0;
-        snprintf(path, sizeof path, "%s/%s", MSG_DIR, names[i]);
+        snprintf(path, sizeof path, "%s/%.200s", MSG_DIR, names[i]);
         char *text = read_all(path, &len);
         assert_non_null(text);
         rf_put_raw(text, len);
