@@ -277,11 +277,13 @@ static enum clc_err dir_defaults(struct emu_directory *d, struct clc_errinfo *ei
 {
     static const struct {
         const char *name;
-        const char *roles[5];
+        const char *roles[6];
     } defs[] = {
+        /* The worker's roles (docs/operations.md), dead-letter blobs included. */
         {"renewer",
          {"Key Vault Certificates Officer", "Storage Queue Data Contributor",
-          "Monitoring Metrics Publisher", "DNS Zone Contributor", NULL}},
+          "Storage Blob Data Contributor", "Monitoring Metrics Publisher", "DNS Zone Contributor",
+          NULL}},
         {"sync", {"Key Vault Secrets User", NULL}},
         {"reader", {"Key Vault Reader", NULL}},
         {"admin", {"admin", NULL}},
