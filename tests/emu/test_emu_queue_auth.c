@@ -12,7 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "core/b64.h"
 #include "emulator/state.h"
+#include "emulator/storage.h"
 #include "test_emu_queue_client.h"
 
 #define Q(path) "/" QT_DEV path
@@ -102,6 +107,32 @@ static void test_shared_key(void **state)
     }
     expect_error("GET", Q("/authq?comp=metadata"), "none", NULL, 401,
                  "NoAuthenticationInformation");
+}
+
+/* The emulator's own HMAC-SHA256 (on a prefetched digest) agrees with
+ * OpenSSL's HMAC() for keys shorter than, equal to and longer than the
+ * SHA-256 block, the last being hashed first. */
+static void test_hmac_matches_openssl(void **state)
+{
+    static const size_t keylens[] = {1, 32, 63, 64, 65, 128};
+    static const char *const texts[] = {"", "GET\n\n\n", "x-ms-date:Sun, 22 Nov 2026\n/a/b"};
+    unsigned char key[128], mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (unsigned char)(i * 37 + 11);
+    for (size_t k = 0; k < sizeof keylens / sizeof keylens[0]; k++) {
+        for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+            char got[64], *want = NULL;
+            assert_non_null(HMAC(EVP_sha256(), key, (int)keylens[k],
+                                 (const unsigned char *)texts[t], strlen(texts[t]), mac, &maclen));
+            assert_int_equal(clc_b64_encode(mac, maclen, &want, NULL), CLC_OK);
+            assert_true(emu_storage_hmac_b64(key, keylens[k], texts[t], got));
+            assert_string_equal(got, want);
+            free(want);
+        }
+    }
 }
 
 static void test_no_or_bad_credentials(void **state)
@@ -281,7 +312,8 @@ static void test_plain_http(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shared_key), cmocka_unit_test(test_no_or_bad_credentials),
+        cmocka_unit_test(test_shared_key), cmocka_unit_test(test_hmac_matches_openssl),
+        cmocka_unit_test(test_no_or_bad_credentials),
         cmocka_unit_test(test_account_sas), cmocka_unit_test(test_service_sas),
         cmocka_unit_test(test_bearer), cmocka_unit_test(test_plain_http),
     };
