@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "crypto/hmac.h"
 #include "core/b64.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -529,59 +530,13 @@ int emu_storage_name_ok(const char *s)
     return 1;
 }
 
-/* SHA-256 fetched once: HMAC() and EVP_sha256() look the digest (and the
- * MAC) up in the provider store on every call, which was a tenth of the
- * emulator's CPU per queue request. The fetched digest lives as long as the
- * process. */
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-static EVP_MD *sha256;
-
-static void sha256_fetch(void)
-{
-    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-/* HMAC-SHA256 as RFC 2104 defines it, on the prefetched digest. */
-static int hmac_sha256(const unsigned char *key, size_t keylen, const char *text, size_t n,
-                       unsigned char mac[32])
-{
-    unsigned char k0[64], pad[64], inner[32];
-    unsigned int len = 0;
-    EVP_MD_CTX *c = NULL;
-    int ok = 1;
-
-    pthread_once(&sha256_once, sha256_fetch);
-    if (sha256 == NULL || (c = EVP_MD_CTX_new()) == NULL)
-        return 0;
-    memset(k0, 0, sizeof k0);
-    /* A key longer than the block is replaced by its digest. */
-    if (keylen > sizeof k0)
-        ok = EVP_Digest(key, keylen, k0, &len, sha256, NULL);
-    else
-        memcpy(k0, key, keylen);
-    for (size_t i = 0; i < sizeof pad; i++)
-        pad[i] = (unsigned char)(k0[i] ^ 0x36);
-    ok = ok && EVP_DigestInit_ex(c, sha256, NULL) && EVP_DigestUpdate(c, pad, sizeof pad) &&
-         EVP_DigestUpdate(c, text, n) && EVP_DigestFinal_ex(c, inner, &len) && len == 32;
-    for (size_t i = 0; i < sizeof pad; i++)
-        pad[i] = (unsigned char)(k0[i] ^ 0x5c);
-    ok = ok && EVP_DigestInit_ex(c, sha256, NULL) && EVP_DigestUpdate(c, pad, sizeof pad) &&
-         EVP_DigestUpdate(c, inner, sizeof inner) && EVP_DigestFinal_ex(c, mac, &len) &&
-         len == 32;
-    EVP_MD_CTX_free(c);
-    OPENSSL_cleanse(k0, sizeof k0);
-    OPENSSL_cleanse(pad, sizeof pad);
-    OPENSSL_cleanse(inner, sizeof inner);
-    return ok;
-}
-
 int emu_storage_hmac_b64(const unsigned char *key, size_t keylen, const char *text, char out[64])
 {
-    unsigned char mac[32];
+    unsigned char mac[CLC_HMAC_SHA256_LEN];
     char *b64 = NULL;
     int ok;
 
-    if (!hmac_sha256(key, keylen, text, strlen(text), mac))
+    if (clc_hmac_sha256(key, keylen, text, strlen(text), mac) != CLC_OK)
         return 0;
     ok = clc_b64_encode(mac, sizeof mac, &b64, NULL) == CLC_OK && strlen(b64) < 64;
     if (ok)

@@ -7,8 +7,8 @@
 #include <strings.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include "azure/storage_auth.h"
+#include "crypto/hmac.h"
 #include "core/b64.h"
 #include "core/clock.h"
 #include "net/http.h"
@@ -361,14 +361,15 @@ enum clc_err clc_storage_string_to_sign(const char *account,
 static enum clc_err hmac_b64(const struct clc_secret *key, const char *msg, size_t len,
                              char **out)
 {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
+    unsigned char mac[CLC_HMAC_SHA256_LEN];
+    enum clc_err rc;
 
     *out = NULL;
-    if (!HMAC(EVP_sha256(), clc_secret_reveal(key), (int)clc_secret_len(key),
-              (const unsigned char *)msg, len, mac, &maclen))
-        return CLC_ERR_CRYPTO;
-    return clc_b64_encode(mac, maclen, out, NULL);
+    rc = clc_hmac_sha256(clc_secret_reveal(key), clc_secret_len(key), msg, len, mac);
+    if (rc == CLC_OK)
+        rc = clc_b64_encode(mac, sizeof mac, out, NULL);
+    OPENSSL_cleanse(mac, sizeof mac);
+    return rc;
 }
 
 enum clc_err clc_storage_shared_key_auth(const struct clc_storage_cred *c,
