@@ -93,11 +93,16 @@ void worker_flush_logs(struct clc_worker *w)
     struct clc_errinfo ei = {0};
     if (!w->o.la)
         return;
-    pthread_mutex_lock(&w->mu);
+    /* clc_la is thread-safe: no worker lock across its network I/O. */
     if (clc_la_buffered(w->o.la) > 0 && clc_la_flush(w->o.la, &ei) != CLC_OK)
         clc_log(CLC_LOG_WARN, "renew.log_flush", CLC_LS("error", ei.msg),
                 CLC_LI("buffered", clc_la_buffered(w->o.la)));
-    pthread_mutex_unlock(&w->mu);
+}
+
+void worker_flush_logs_batch(struct clc_worker *w)
+{
+    if (w->o.la && clc_la_buffered(w->o.la) >= WORKER_LOG_BATCH_ROWS)
+        worker_flush_logs(w);
 }
 
 static void read_depth(struct clc_worker *w, struct worker_lane *l)

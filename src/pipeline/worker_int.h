@@ -31,7 +31,7 @@ struct clc_worker {
     struct clc_worker_opts o;
     struct worker_lane *lanes;
     int nlanes;
-    pthread_mutex_t mu; /* metrics, notify, la, wake state */
+    pthread_mutex_t mu; /* metrics and wake state */
     pthread_cond_t cv;
     uint64_t wake_gen, passes;
     int stop, running;
@@ -58,6 +58,10 @@ enum clc_err worker_queue_client(struct clc_worker *w, struct clc_queue **out,
 void worker_count(struct clc_worker *w, const struct clc_renew_result *res, int64_t now);
 /* Sends buffered Log Analytics rows (under w->mu); failures are logged. */
 void worker_flush_logs(struct clc_worker *w);
+/* Rows are sent as soon as this many wait, so a long drain neither holds
+ * them back nor grows the buffer; the rest go at the end of the drain. */
+#define WORKER_LOG_BATCH_ROWS 200
+void worker_flush_logs_batch(struct clc_worker *w);
 
 /* The poison queue's record for a message (base64 JSON); malloc'd. */
 enum clc_err worker_poison_record(const struct clc_queue_msg *m, const struct clc_event *ev,

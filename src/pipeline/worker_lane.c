@@ -158,12 +158,10 @@ static void env_step_log(void *ctx, const struct clc_event *ev, const char *vers
         cJSON_Delete(row);
         return;
     }
-    pthread_mutex_lock(&w->mu);
-    /* The client keeps rows while the service is down; a failure here is a
-     * full buffer, which it reports itself. */
+    /* The client is thread-safe and keeps rows while the service is down; a
+     * failure here is a full buffer, which it reports itself. */
     if (clc_la_add(w->o.la, row, &ei) != CLC_OK)
         clc_log(CLC_LOG_WARN, "renew.log_row", CLC_LS("error", ei.msg));
-    pthread_mutex_unlock(&w->mu);
 }
 
 /* The Recipient tag plus renew.admin_recipients for failures. */
@@ -191,9 +189,9 @@ static enum clc_err env_notify(void *ctx, const char *tag, const struct clc_noti
         clc_notify_recipients_free(to, n);
         return CLC_ERR_NOT_FOUND;
     }
-    pthread_mutex_lock(&w->mu);
+    /* No lock: the notifier is read-only after creation and each send has its
+     * own connection, so lanes mail in parallel. */
     rc = clc_notify_send_renewal(w->o.notify, (const char *const *)to, n, r, ei);
-    pthread_mutex_unlock(&w->mu);
     clc_notify_recipients_free(to, n);
     return rc;
 }
@@ -382,5 +380,6 @@ enum clc_err worker_lane_one(struct worker_lane *l, int *got, struct clc_errinfo
     l->sum.outcomes[res.outcome]++;
     l->sum.messages++;
     worker_count(w, &res, now_s(w));
+    worker_flush_logs_batch(w);
     return CLC_OK;
 }
