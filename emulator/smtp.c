@@ -527,8 +527,26 @@ void emu_smtp_set_down(struct emu *e, int down)
         return;
     pthread_mutex_lock(&s->mu);
     s->down = down != 0;
+    /* A server that goes down takes its open sessions with it: clients
+     * holding a connection for their next message must see the outage too. */
+    for (size_t i = 0; down && s->slots != NULL && i < s->max_connections; i++)
+        if (s->slots[i].used && !s->slots[i].done)
+            shutdown(s->slots[i].fd, SHUT_RDWR);
     pthread_mutex_unlock(&s->mu);
     clc_log(CLC_LOG_INFO, "emu.smtp.down", CLC_LI("down", down != 0));
+}
+
+size_t emu_smtp_sessions(struct emu *e)
+{
+    struct emu_smtp *s = emu_component_get(e, "smtp");
+    size_t n = 0;
+
+    if (s != NULL) {
+        pthread_mutex_lock(&s->mu);
+        n = (size_t)s->sessions;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return n;
 }
 
 static void smtp_reset(struct emu *e, void *ctx)

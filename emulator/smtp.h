@@ -5,6 +5,8 @@
 #ifndef EMU_SMTP_H
 #define EMU_SMTP_H
 
+#include <stddef.h>
+
 struct emu;
 
 /* "smtp://127.0.0.1:N" for kind "smtp" (STARTTLS offered), "smtps://..."
@@ -15,5 +17,7 @@ const char *emu_smtp_url(const struct emu *e, const char *kind);
 /* 1 = every new connection gets "421 4.3.2 Service not available" and is
  * closed (what a client sees of a mail server that is down); 0 = normal. */
 void emu_smtp_set_down(struct emu *e, int down);
+/* SMTP sessions accepted so far (tests check connection reuse with it). */
+size_t emu_smtp_sessions(struct emu *e);
 
 #endif

@@ -3,6 +3,7 @@
  * allowed, TLS verified, AUTH from a secret, and every failure mapped to an
  * error with the server's reply code. */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +15,8 @@
 #define MAX_TIMEOUT_MS 600000L
 #define CONNECT_TIMEOUT_MS 10000L
 #define URL_MAX 2048
+
+#define NOTIFY_POOL_MAX 8
 
 struct clc_notify {
     char *url;
@@ -27,6 +30,12 @@ struct clc_notify {
     int implicit_tls;
     long timeout_ms;
     const struct clc_clock *clock;
+    /* Idle libcurl handles: each keeps its SMTP connection (TLS and AUTH
+     * done) for the next message, so a run of renewals does not pay a
+     * handshake per mail. Senders take one out, so threads never share. */
+    pthread_mutex_t pool_mu;
+    CURL *pool[NOTIFY_POOL_MAX];
+    size_t npool;
 };
 
 const struct clc_config_key clc_notify_config_keys[] = {
@@ -56,7 +65,43 @@ void clc_notify_free(struct clc_notify *n)
     clc_secret_free(n->password);
     free(n->ca_bundle);
     free(n->login_options);
+    for (size_t i = 0; i < n->npool; i++)
+        curl_easy_cleanup(n->pool[i]);
+    pthread_mutex_destroy(&n->pool_mu);
     free(n);
+}
+
+/* A handle from the pool (its connection may still be open), or a new one. */
+static CURL *handle_take(struct clc_notify *n, int *reused)
+{
+    CURL *c = NULL;
+
+    pthread_mutex_lock(&n->pool_mu);
+    if (n->npool > 0)
+        c = n->pool[--n->npool];
+    pthread_mutex_unlock(&n->pool_mu);
+    *reused = c != NULL;
+    if (c != NULL)
+        curl_easy_reset(c); /* keeps the live connection */
+    else
+        c = curl_easy_init();
+    return c;
+}
+
+/* Back to the pool after a clean transfer; a handle whose transfer failed
+ * is dropped with its connection, whatever state the session is in. */
+static void handle_give(struct clc_notify *n, CURL *c, int ok)
+{
+    if (ok) {
+        pthread_mutex_lock(&n->pool_mu);
+        if (n->npool < NOTIFY_POOL_MAX) {
+            n->pool[n->npool++] = c;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&n->pool_mu);
+    }
+    if (c != NULL)
+        curl_easy_cleanup(c);
 }
 
 static int has_ctl(const char *s)
@@ -101,6 +146,7 @@ enum clc_err clc_notify_new(const struct clc_notify_opts *opts, struct clc_notif
     n = calloc(1, sizeof *n);
     if (n == NULL)
         return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&n->pool_mu, NULL);
     rc = clc_notify_parse_from(opts->from, &n->from_display, &n->from_addr, ei);
     if (rc != CLC_OK)
         goto out;
@@ -311,13 +357,12 @@ static void strip_eol(char *s)
         s[--n] = '\0';
 }
 
-static enum clc_err transfer(struct clc_notify *n, const char *const *to, size_t nto,
-                             const struct clc_buf *msg, struct clc_errinfo *ei)
+static enum clc_err transfer_once(struct clc_notify *n, CURL *c, const char *const *to,
+                                  size_t nto, const struct clc_buf *msg, struct clc_errinfo *ei)
 {
     char errbuf[CURL_ERROR_SIZE] = "", from[CLC_NOTIFY_ADDR_MAX + 3];
     struct curl_slist *rcpt = NULL, *it;
     struct reader rd = {msg->data, msg->len};
-    CURL *c = curl_easy_init();
     long code = 0;
     CURLcode cc;
     enum clc_err rc = CLC_OK;
@@ -376,8 +421,38 @@ static enum clc_err transfer(struct clc_notify *n, const char *const *to, size_t
         rc = map_error(cc, code, errbuf, ei);
     }
 out:
-    curl_easy_cleanup(c);
+    /* The handle may go back to the pool: it must keep no pointer to this
+     * frame or to the list freed here. */
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, NULL);
+    curl_easy_setopt(c, CURLOPT_READDATA, NULL);
     curl_slist_free_all(rcpt);
+    return rc;
+}
+
+static enum clc_err transfer(struct clc_notify *n, const char *const *to, size_t nto,
+                             const struct clc_buf *msg, struct clc_errinfo *ei)
+{
+    int reused = 0;
+    CURL *c = handle_take(n, &reused);
+    enum clc_err rc;
+
+    if (c == NULL)
+        return clc_errf(ei, CLC_ERR_NOMEM, "smtp: cannot create a libcurl handle");
+    rc = transfer_once(n, c, to, nto, msg, ei);
+    if (rc != CLC_OK && reused &&
+        (rc == CLC_ERR_NET || rc == CLC_ERR_TIMEOUT || rc == CLC_ERR_UNAVAILABLE)) {
+        /* The server may have closed the idle connection (its timeout or a
+         * 421): once more on a fresh one. */
+        handle_give(n, c, 0);
+        c = curl_easy_init();
+        if (c == NULL)
+            return clc_errf(ei, CLC_ERR_NOMEM, "smtp: cannot create a libcurl handle");
+        if (ei)
+            clc_errinfo_clear(ei);
+        rc = transfer_once(n, c, to, nto, msg, ei);
+    }
+    handle_give(n, c, rc == CLC_OK);
     return rc;
 }
 

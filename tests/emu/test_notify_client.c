@@ -410,6 +410,24 @@ static void test_failure_notice(void **state)
     cJSON_Delete(m);
 }
 
+/* Messages in a row share one SMTP session (TLS and AUTH done once). */
+static void test_connection_reused(void **state)
+{
+    struct clc_errinfo ei = {0};
+    enum clc_err rc;
+    struct clc_notify *n = client("smtp", NULL, 0, NULL, &rc, &ei);
+    const char *to[] = {"reuse@example.com"};
+
+    (void)state;
+    assert_int_equal(rc, CLC_OK);
+    size_t before = emu_smtp_sessions(sfx.emu);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(send_to(n, to, 1, &renewed, &ei), CLC_OK);
+    assert_int_equal(emu_smtp_sessions(sfx.emu) - before, 1);
+    assert_int_equal(sfx_count("reuse@example.com"), 3);
+    clc_notify_free(n);
+}
+
 static void test_server_down_and_unreachable(void **state)
 {
     struct clc_errinfo ei = {0};
@@ -488,6 +506,7 @@ static void test_from_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_connection_reused),
         cmocka_unit_test_setup(test_starttls_auth_plain, reset),
         cmocka_unit_test_setup(test_auth_login, reset),
         cmocka_unit_test_setup(test_smtps, reset),
