@@ -97,6 +97,8 @@ static const struct clc_config_key base_keys[] = {
     {"ca.*", CLC_CFG_OBJ, "CAs"},
 };
 
+const char *rf_extra_ca;
+
 int rf_setup_with(const char *extra_renew)
 {
     struct emu_opts o = {.quiet = 1};
@@ -145,13 +147,14 @@ int rf_setup_with(const char *extra_renew)
              "\"tls_ca_bundle\":\"%s\",\"timeout_s\":10},"
              "\"est\":{\"type\":\"est\",\"url\":\"%s/.well-known/est\",\"auth\":\"basic\","
              "\"username\":\"renewer\",\"password_file\":\"%s\",\"trust_anchors\":\"%s\","
-             "\"tls_ca_bundle\":\"%s\",\"timeout_s\":10}},"
+             "\"tls_ca_bundle\":\"%s\",\"timeout_s\":10}%s%s},"
              "\"renew\":{\"queue\":{\"url\":\"%s/%s\",\"auth\":\"shared_key\",\"account\":\"%s\","
              "\"key_file\":\"%s\"},\"deadletter\":{\"url\":\"%s/%s\"},"
              "\"default_ca\":\"corp\",\"default_template\":\"WebServer\"%s%s}}",
              RF_VAULT, ep("services", "keyvault", RF_VAULT), emu_service_url(R.e, "ca"), pw,
              anchors, emu_ca_bundle(R.e), emu_service_url(R.e, "ca"), pw, anchors,
-             emu_ca_bundle(R.e), emu_service_url(R.e, "queue"), RF_ACCOUNT, RF_ACCOUNT, key,
+             emu_ca_bundle(R.e), rf_extra_ca ? "," : "", rf_extra_ca ? rf_extra_ca : "",
+             emu_service_url(R.e, "queue"), RF_ACCOUNT, RF_ACCOUNT, key,
              emu_service_url(R.e, "blob"), RF_ACCOUNT, extra_renew ? "," : "",
              extra_renew ? extra_renew : "");
     size_t n = 1 + clc_kv_config_nkeys + clc_renew_config_nkeys;

@@ -42,6 +42,8 @@ extern struct rf R;
 /* cmocka group setup/teardown; extra_renew is JSON members added to "renew"
  * (may be NULL), e.g. "\"max_dequeue\":3". */
 int rf_setup_with(const char *extra_renew);
+/* Set before setup: more CAs for the "ca" object ("\"name\":{...}"). */
+extern const char *rf_extra_ca;
 int rf_setup(void **state);
 int rf_teardown(void **state);
 
