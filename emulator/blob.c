@@ -23,9 +23,8 @@ struct blob_svc {
     struct emu_blob_store *store;
 };
 
-#define MAX_INSTANCES 16
-static pthread_mutex_t instances_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct blob_svc *instances[MAX_INSTANCES];
+/* Found by other emulated services (Event Grid) through the core. */
+#define COMPONENT "blob"
 
 struct breq {
     struct emu_req *r;
@@ -664,11 +663,6 @@ static void blob_svc_free(void *ctx)
 {
     struct blob_svc *s = ctx;
 
-    pthread_mutex_lock(&instances_mu);
-    for (size_t i = 0; i < MAX_INSTANCES; i++)
-        if (instances[i] == s)
-            instances[i] = NULL;
-    pthread_mutex_unlock(&instances_mu);
     emu_blob_store_free(s->store);
     emu_storage_accounts_cleanup(&s->accounts);
     free(s);
@@ -685,11 +679,7 @@ enum clc_err emu_blob_put(struct emu *e, const char *account, const char *contai
 
     if (name == NULL || name[0] == '\0' || strlen(name) > BLOB_NAME_MAX)
         return clc_errf(ei, CLC_ERR_INVALID, "blob name must be 1..%d characters", BLOB_NAME_MAX);
-    pthread_mutex_lock(&instances_mu);
-    for (size_t i = 0; i < MAX_INSTANCES && s == NULL; i++)
-        if (instances[i] != NULL && instances[i]->e == e)
-            s = instances[i];
-    pthread_mutex_unlock(&instances_mu);
+    s = emu_component_get(e, COMPONENT);
     if (s == NULL)
         return clc_errf(ei, CLC_ERR_NOT_FOUND, "the blob service is not running");
     pthread_mutex_lock(&s->store->mu);
@@ -721,14 +711,8 @@ enum clc_err emu_blob_mount(struct emu *e, struct clc_errinfo *ei)
         free(s);
         return clc_err_wrap(ei, rc, "blob service");
     }
-    pthread_mutex_lock(&instances_mu);
-    for (size_t i = 0; i < MAX_INSTANCES; i++) {
-        if (instances[i] == NULL) {
-            instances[i] = s;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&instances_mu);
+    if (emu_component_set(e, COMPONENT, s) != CLC_OK)
+        return clc_errf(ei, CLC_ERR_INTERNAL, "blob: cannot register the component");
     if (emu_control_register(e, "blob", blob_reset, blob_dump, s) != CLC_OK)
         return clc_errf(ei, CLC_ERR_INTERNAL, "blob: cannot register control hooks");
     return emu_service_add(e, "blob", &blob_def, emu_config_port(e, "blob"), s, ei);

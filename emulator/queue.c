@@ -26,9 +26,8 @@ struct queue_svc {
 
 /* In-process access for other services: one emulator rarely runs twice in
  * a process, but tests do start several, so the services are found by emu. */
-#define MAX_INSTANCES 16
-static pthread_mutex_t instances_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct queue_svc *instances[MAX_INSTANCES];
+/* Found by other emulated services (Event Grid) through the core. */
+#define COMPONENT "queue"
 
 /* Everything a handler needs about the request. */
 struct qreq {
@@ -682,11 +681,6 @@ static void queue_svc_free(void *ctx)
 {
     struct queue_svc *s = ctx;
 
-    pthread_mutex_lock(&instances_mu);
-    for (size_t i = 0; i < MAX_INSTANCES; i++)
-        if (instances[i] == s)
-            instances[i] = NULL;
-    pthread_mutex_unlock(&instances_mu);
     emu_queue_store_free(s->store);
     emu_storage_accounts_cleanup(&s->accounts);
     free(s);
@@ -705,11 +699,7 @@ enum clc_err emu_queue_put_message(struct emu *e, const char *account, const cha
         return clc_errf(ei, CLC_ERR_LIMIT, "message of %zu bytes is over 64 KiB", len);
     if (ttl == 0 || ttl < -1)
         return clc_errf(ei, CLC_ERR_INVALID, "message ttl must be -1 or positive");
-    pthread_mutex_lock(&instances_mu);
-    for (size_t i = 0; i < MAX_INSTANCES && s == NULL; i++)
-        if (instances[i] != NULL && instances[i]->e == e)
-            s = instances[i];
-    pthread_mutex_unlock(&instances_mu);
+    s = emu_component_get(e, COMPONENT);
     if (s == NULL)
         return clc_errf(ei, CLC_ERR_NOT_FOUND, "the queue service is not running");
     pthread_mutex_lock(&s->store->mu);
@@ -742,14 +732,8 @@ enum clc_err emu_queue_mount(struct emu *e, struct clc_errinfo *ei)
         return clc_err_wrap(ei, rc, "queue service");
     }
     /* From here s is freed by the stop hook. */
-    pthread_mutex_lock(&instances_mu);
-    for (size_t i = 0; i < MAX_INSTANCES; i++) {
-        if (instances[i] == NULL) {
-            instances[i] = s;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&instances_mu);
+    if (emu_component_set(e, COMPONENT, s) != CLC_OK)
+        return clc_errf(ei, CLC_ERR_INTERNAL, "queue: cannot register the component");
     if (emu_control_register(e, "queue", queue_reset, queue_dump, s) != CLC_OK)
         return clc_errf(ei, CLC_ERR_INTERNAL, "queue: cannot register control hooks");
     rc = emu_service_add(e, "queue", &queue_def, emu_config_port(e, "queue"), s, ei);
