@@ -1,7 +1,8 @@
 /* The renewal worker when things go wrong, against the emulator: the CA down
  * then back (renewed on a later attempt, one CA request), a request pending
- * then approved (fetched, never submitted again), denied (pending version
- * cancelled, poison queue), Key Vault answering 429 and 503, a worker killed
+ * then approved (fetched, never submitted again; a duplicate message fetches
+ * the shared request too), denied (pending version cancelled, poison queue),
+ * Key Vault answering 429 and 503, a worker killed
  * after each step and a fresh one resuming (no second version, no second CA
  * request), and four threads on 200 certificates (each renewed once). */
 #include <setjmp.h>
@@ -212,6 +213,105 @@ static void duplicate_waits_for_owner(void **state)
     assert_int_equal(rf_ca_requests() - ca0, 1);
 }
 
+/* Approves the CA's last pending request, then lets the poll come due. */
+static void approve_last(void)
+{
+    char id[32], path[128];
+    rf_ca_pending_id(id, sizeof id);
+    assert_true(id[0]);
+    snprintf(path, sizeof path, "/control/ca/requests/%s/approve", id);
+    assert_int_equal(rf_control("POST", path, NULL, NULL), 200);
+    rf_advance(R.set.pending_poll_s + 1);
+}
+
+/* After the renewal: one new version, neither message left anywhere, and
+ * the shared request tag not on the new version. */
+static void renewed_once(const char *name, int ca0)
+{
+    assert_int_equal(rf_versions(name), 2);
+    assert_int_equal(rf_ca_requests() - ca0, 1);
+    assert_int_equal(rf_queue_count(R.set.queue_name), 0);
+    assert_int_equal(rf_queue_count(R.set.poison_queue), 0);
+    struct clc_kv_certificate c;
+    memset(&c, 0, sizeof c);
+    rf_latest(name, &c);
+    assert_null(clc_kv_tags_get(&c.tags, R.set.pending_tag));
+    const char *tmpl = clc_kv_tags_get(&c.tags, "CertificateTemplate");
+    assert_non_null(tmpl);
+    assert_string_equal(tmpl, "WebServerApproval");
+    clc_kv_certificate_cleanup(&c);
+}
+
+/* Two messages for one certificate whose CA request is pending: the second
+ * finds the request shared in the pending tag and fetches it instead of
+ * submitting the CSR again, whether both arrive together or the second only
+ * after the first has submitted. Renewed once, both messages gone. */
+static void duplicate_fetches_pending(void **state)
+{
+    (void)state;
+    struct rf_seed s0 = {.tags = "{\"CertificateTemplate\":\"WebServerApproval\"}"};
+    static const char *const names[] = {"dup-pending-together", "dup-pending-later"};
+    rf_reset();
+    for (int later = 0; later < 2; later++) {
+        const char *name = names[later];
+        struct rf_version v;
+        struct clc_worker_summary s;
+        int ca0 = rf_ca_requests();
+        rf_seed(name, &s0, &v);
+        rf_event(name, &v);
+        if (!later) {
+            rf_event(name, &v);
+            s = rf_drain(-1);
+        } else {
+            s = rf_drain(-1);
+            assert_int_equal(s.messages, 1);
+            assert_int_equal(s.outcomes[CLC_RENEW_WAITING], 1);
+            assert_int_equal(rf_ca_requests() - ca0, 1);
+            /* The request is shared on the current version. */
+            struct clc_kv_certificate c;
+            memset(&c, 0, sizeof c);
+            rf_latest(name, &c);
+            assert_string_equal(c.version, v.version);
+            const char *tag = clc_kv_tags_get(&c.tags, R.set.pending_tag);
+            assert_non_null(tag);
+            char id[32];
+            rf_ca_pending_id(id, sizeof id);
+            const char *bar = strrchr(tag, '|');
+            assert_non_null(bar);
+            assert_string_equal(bar + 1, id);
+            clc_kv_certificate_cleanup(&c);
+            rf_event(name, &v);
+            s = rf_drain(-1); /* only the new message is visible */
+            assert_int_equal(s.messages, 1);
+        }
+        /* The duplicate adopted the shared request: waiting, no second CSR. */
+        assert_int_equal(s.outcomes[CLC_RENEW_WAITING], (uint64_t)(later ? 1 : 2));
+        assert_int_equal(rf_ca_requests() - ca0, 1);
+        assert_int_equal(rf_versions(name), 1);
+        assert_int_equal(rf_queue_count(R.set.queue_name), 2);
+        /* Both asked the CA (hidden for its poll interval); the duplicate is
+         * not merely waiting out a foreign operation (conflict_delay_s),
+         * after which it would take it over and submit the CSR itself. */
+        assert_true(R.set.conflict_delay_s + 1 < R.set.pending_poll_s);
+        rf_advance(R.set.conflict_delay_s + 1);
+        assert_int_equal(rf_drain(-1).messages, 0);
+
+        /* Polled while still pending: both ask, neither submits. */
+        rf_advance(R.set.pending_poll_s + 1);
+        s = rf_drain(-1);
+        assert_int_equal(s.messages, 2);
+        assert_int_equal(s.outcomes[CLC_RENEW_WAITING], 2);
+        assert_int_equal(rf_ca_requests() - ca0, 1);
+
+        approve_last();
+        s = rf_drain(-1);
+        assert_int_equal(s.messages, 2);
+        assert_int_equal(s.outcomes[CLC_RENEW_RENEWED], 1);
+        assert_int_equal(s.outcomes[CLC_RENEW_SKIPPED], 1);
+        renewed_once(name, ca0);
+    }
+}
+
 #define MANY 200
 
 static void four_threads_many_certificates(void **state)
@@ -266,6 +366,7 @@ int main(void)
         cmocka_unit_test(keyvault_429_and_503),
         cmocka_unit_test(killed_at_each_step),
         cmocka_unit_test(duplicate_waits_for_owner),
+        cmocka_unit_test(duplicate_fetches_pending),
         cmocka_unit_test(four_threads_many_certificates),
     };
     return cmocka_run_group_tests(tests, rf_setup, rf_teardown);
