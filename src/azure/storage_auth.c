@@ -207,16 +207,20 @@ static enum clc_err append_folded(struct clc_buf *b, const char *v)
 
     while (*v == ' ' || *v == '\t')
         v++;
-    for (; *v && rc == CLC_OK; v++) {
-        if (*v == ' ' || *v == '\t') {
+    while (*v && rc == CLC_OK) {
+        /* Copy a run of non-blanks in one append. */
+        size_t n = strcspn(v, " \t");
+        if (n == 0) {
             pending_space = 1;
+            v++;
             continue;
         }
         if (pending_space)
             rc = clc_buf_append_byte(b, ' ');
         pending_space = 0;
         if (rc == CLC_OK)
-            rc = clc_buf_append_byte(b, *v);
+            rc = clc_buf_append(b, v, n);
+        v += n;
     }
     return rc;
 }

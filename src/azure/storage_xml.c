@@ -177,8 +177,16 @@ static enum clc_err parse_chars(struct parser *p, struct clc_buf *b, char quote)
             rc = clc_buf_append_byte(b, '\n');
             continue;
         }
-        rc = clc_buf_append_byte(b, c);
-        p->pos++;
+        /* A run of plain characters is copied in one append. */
+        size_t start = p->pos++;
+        while (p->pos < p->len) {
+            char d = p->s[p->pos];
+            if (d == '<' || d == '&' || d == '\r' || (quote && d == quote) ||
+                ((unsigned char)d < 0x20 && !is_ws(d)))
+                break;
+            p->pos++;
+        }
+        rc = clc_buf_append(b, p->s + start, p->pos - start);
     }
     return rc;
 }

@@ -27,6 +27,8 @@
 #define HTTP_SAFE_URL_MAX 256
 /* Hard ceiling on tries whatever the policy says: every loop is bounded. */
 #define HTTP_MAX_ATTEMPTS 50
+/* Request ids drawn per CSPRNG call: one call serves this many requests. */
+#define HTTP_RID_BATCH 32
 
 struct clc_http {
     CURL *curl;
@@ -39,6 +41,10 @@ struct clc_http {
     struct clc_clock clock;
     int has_clock;
     char errbuf[CURL_ERROR_SIZE];
+    /* Random bytes for request ids, drawn in batches (a handle is used by
+     * one thread at a time); rid_used bytes of it are spent. */
+    unsigned char rid_pool[16 * HTTP_RID_BATCH];
+    size_t rid_used;
 };
 
 /* State shared with the curl callbacks during one transfer. */
@@ -117,6 +123,7 @@ enum clc_err clc_http_new(const struct clc_http_opts *opts, struct clc_http **ou
         h->clock = *opts->clock;
         h->has_clock = 1;
     }
+    h->rid_used = sizeof h->rid_pool;
     h->curl = curl_easy_init();
     if (!h->curl) {
         rc = clc_errf(ei, CLC_ERR_NOMEM, "http: curl_easy_init failed");
@@ -138,14 +145,15 @@ void clc_http_free(struct clc_http *h)
     free(h->ca_bundle);
     free(h->proxy);
     free(h->user_agent);
+    OPENSSL_cleanse(h->rid_pool, sizeof h->rid_pool);
     free(h);
 }
 
+/* Each header's name and value share one allocation, owned by name. */
 static void free_headers(struct clc_http_resp *r)
 {
     for (size_t i = 0; i < r->nheaders && i < CLC_HTTP_MAX_HEADERS; i++) {
         free(r->headers[i].name);
-        free(r->headers[i].value);
         r->headers[i].name = NULL;
         r->headers[i].value = NULL;
     }
@@ -232,17 +240,51 @@ out:
     return kind;
 }
 
-int clc_http_bearer_allowed(const char *url)
+/* The rule behind clc_http_bearer_allowed, on an already parsed URL. */
+static int kind_host_allowed(int kind, const char *host)
 {
-    char host[256];
-    int kind = url_scheme_host(url, host, sizeof host);
-
     if (kind == 2)
         return 1;
     /* Managed identity endpoints are plain http by design and link-local or
      * loopback, so the token never crosses a network. Exact names only. */
     return kind == 1 && (strcmp(host, "169.254.169.254") == 0 || strcmp(host, "localhost") == 0 ||
                          strcmp(host, "127.0.0.1") == 0);
+}
+
+int clc_http_bearer_allowed(const char *url)
+{
+    char host[256];
+    int kind = url_scheme_host(url, host, sizeof host);
+
+    return kind_host_allowed(kind, host);
+}
+
+/* A version 4 UUID (as clc_rand_uuid makes) from the handle's pool of random
+ * bytes, refilled HTTP_RID_BATCH ids at a time. */
+static void next_request_id(struct clc_http *h, char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char *b = NULL;
+    size_t j = 0;
+
+    if (h->rid_used + 16 > sizeof h->rid_pool) {
+        /* No safe way on without a CSPRNG, as in clc_rand_uuid. */
+        if (clc_rand_bytes(h->rid_pool, sizeof h->rid_pool) != CLC_OK)
+            abort();
+        h->rid_used = 0;
+    }
+    b = h->rid_pool + h->rid_used;
+    h->rid_used += 16;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[j++] = '-';
+        out[j++] = hex[b[i] >> 4];
+        out[j++] = hex[b[i] & 0xf];
+    }
+    out[j] = '\0';
+    OPENSSL_cleanse(b, 16);
 }
 
 enum clc_err clc_http_urlencode(struct clc_buf *b, const char *s)
@@ -285,17 +327,6 @@ static int is_ows(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static char *dup_range(const char *p, size_t n)
-{
-    char *d = malloc(n + 1);
-
-    if (d) {
-        memcpy(d, p, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
 {
     struct xfer *x = userdata;
@@ -305,6 +336,7 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
     size_t nlen = 0;
     const char *v = NULL;
     size_t vlen = 0;
+    char *mem = NULL;
 
     /* Each status line starts a new header block (100-continue, a proxy's
      * CONNECT reply); only the final response's headers are kept. */
@@ -323,16 +355,18 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
     }
     while (vlen > 0 && is_ows(v[vlen - 1]))
         vlen--;
-    r->headers[r->nheaders].name = dup_range(ptr, nlen);
-    r->headers[r->nheaders].value = dup_range(v, vlen);
-    if (!r->headers[r->nheaders].name || !r->headers[r->nheaders].value) {
-        free(r->headers[r->nheaders].name);
-        free(r->headers[r->nheaders].value);
-        r->headers[r->nheaders].name = NULL;
-        r->headers[r->nheaders].value = NULL;
+    /* "name\0value\0" in one block: one allocation per header. */
+    mem = malloc(nlen + vlen + 2);
+    if (!mem) {
         x->nomem = 1;
         return 0;
     }
+    memcpy(mem, ptr, nlen);
+    mem[nlen] = '\0';
+    memcpy(mem + nlen + 1, v, vlen);
+    mem[nlen + 1 + vlen] = '\0';
+    r->headers[r->nheaders].name = mem;
+    r->headers[r->nheaders].value = mem + nlen + 1;
     r->nheaders++;
     return n;
 }
@@ -594,7 +628,7 @@ static enum clc_err check_credentials(const struct clc_http_req *req, int *plain
     if (kind == 0)
         return clc_errf(ei, CLC_ERR_INVALID, "refusing to send %s to a url that is not http(s)",
                         req->bearer ? "a bearer token" : "an authorization header");
-    if (!clc_http_bearer_allowed(req->url))
+    if (!kind_host_allowed(kind, host))
         return clc_errf(ei, CLC_ERR_INVALID, "refusing to send %s over plain http to %s",
                         req->bearer ? "a bearer token" : "an authorization header", host);
     *plain = kind == 1;
@@ -607,7 +641,7 @@ enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
     enum clc_err rc = CLC_OK;
     struct curl_slist *hdrs = NULL;
     struct xfer x = {.resp = resp};
-    char url[HTTP_SAFE_URL_MAX];
+    char url[HTTP_SAFE_URL_MAX] = "";
     CURLcode cc = CURLE_OK;
     int plain_cred = 0;
     long status = 0;
@@ -622,7 +656,6 @@ enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
         rc = clc_errf(ei, CLC_ERR_INVALID, "http: request needs an upper-case method and a url");
         goto out;
     }
-    safe_url(req->url, url);
     rc = check_credentials(req, &plain_cred, ei);
     if (rc != CLC_OK)
         goto out;
@@ -635,7 +668,7 @@ enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
         snprintf(resp->client_request_id, sizeof resp->client_request_id, "%s",
                  req->client_request_id);
     } else {
-        clc_rand_uuid(resp->client_request_id);
+        next_request_id(h, resp->client_request_id);
     }
     rc = build_headers(req, resp->client_request_id, &hdrs, ei);
     if (rc != CLC_OK)
@@ -643,6 +676,7 @@ enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
     /* A proxy on a plain http hop would see the credential. */
     rc = set_options(h, req, hdrs, &x, plain_cred);
     if (rc != CLC_OK) {
+        safe_url(req->url, url);
         rc = clc_errf(ei, rc, "%s %s: setting curl options failed", req->method, url);
         goto out;
     }
@@ -650,6 +684,10 @@ enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
     curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
     resp->status = status;
     rc = map_curl(cc, &x);
+    /* The log-safe URL costs a parse: made only when a message or the
+     * debug record will show it. */
+    if (rc != CLC_OK || clc_log_min_level() <= CLC_LOG_DEBUG)
+        safe_url(req->url, url);
     if (rc == CLC_ERR_LIMIT) {
         rc = clc_errf(ei, rc, "%s %s: response larger than %zu bytes", req->method, url,
                       h->max_response_bytes);
@@ -677,7 +715,7 @@ enum clc_err clc_http_send(struct clc_http *h, const struct clc_http_req *req,
     const struct clc_retry_policy *p = policy;
     int max_attempts = 1;
     int64_t spent_ms = 0; /* time in transfers plus the waits we asked for */
-    char url[HTTP_SAFE_URL_MAX];
+    char url[HTTP_SAFE_URL_MAX] = "";
 
     if (!p) {
         clc_retry_policy_default(&dflt);
@@ -685,7 +723,6 @@ enum clc_err clc_http_send(struct clc_http *h, const struct clc_http_req *req,
     }
     if (req->idempotent && p->max_attempts > 1)
         max_attempts = p->max_attempts < HTTP_MAX_ATTEMPTS ? p->max_attempts : HTTP_MAX_ATTEMPTS;
-    safe_url(req->url ? req->url : "", url);
     for (int attempt = 1;; attempt++) {
         int64_t t0 = clc_mono_ms();
         int64_t delay = 0;
@@ -713,6 +750,9 @@ enum clc_err clc_http_send(struct clc_http *h, const struct clc_http_req *req,
         /* A policy without a total bound is bounded by its attempts. */
         if (p->max_total_ms > 0 && spent_ms + delay > p->max_total_ms)
             break;
+        /* Only retries log the URL: it is parsed on the first one. */
+        if (!url[0])
+            safe_url(req->url ? req->url : "", url);
         if (rc == CLC_OK)
             clc_log(CLC_LOG_INFO, "http.retry", CLC_LS("method", req->method), CLC_LS("url", url),
                     CLC_LI("status", resp->status), CLC_LI("attempt", attempt),

@@ -29,8 +29,9 @@ struct clc_http_opts {
 #define CLC_HTTP_MAX_HEADERS 64
 
 struct clc_http_header {
-    char *name;  /* as received; compare case-insensitively */
-    char *value; /* leading/trailing whitespace removed */
+    char *name;  /* as received; compare case-insensitively. Owns the
+                    allocation that also holds value: free name only */
+    char *value; /* leading/trailing whitespace removed; inside name's block */
 };
 
 struct clc_http_req {
