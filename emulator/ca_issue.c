@@ -15,6 +15,7 @@
 #include "core/b64.h"
 #include "core/log.h"
 #include "core/rand.h"
+#include "crypto/x509.h"
 #include "emulator/ca.h"
 #include "emulator/state.h"
 
@@ -402,7 +403,8 @@ static enum clc_err issue(struct emu_ca *ca, const struct ca_template *t, X509_R
          set_serial(x, q->serial, sizeof q->serial) && X509_set_subject_name(x, subj) == 1 &&
          X509_set_issuer_name(x, X509_get_subject_name(ca->issuing)) == 1 &&
          ASN1_TIME_set(X509_getm_notBefore(x), (time_t)(now - BACKDATE_S)) != NULL &&
-         ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na) != NULL && X509_set_pubkey(x, pub) == 1;
+         ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na) != NULL &&
+         clc_x509_pubkey_set(X509_get_X509_PUBKEY(x), pub);
     if (ok && X509_cmp_time(ca_end, &(time_t){(time_t)na}) < 0)
         ok = X509_set1_notAfter(x, ca_end) == 1;
     if (ok) {

@@ -20,6 +20,7 @@
 #include "core/b64.h"
 #include "core/clock.h"
 #include "core/json.h"
+#include "crypto/x509.h"
 #include "emulator/keyvault.h"
 
 #define DN_MAX 1024
@@ -461,7 +462,8 @@ enum clc_err kv_csr_make(const cJSON *pol, EVP_PKEY *key, char **b64, struct clc
         goto out;
     exts = policy_exts(pol, 0);
     if (exts == NULL || X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
-        X509_REQ_set_subject_name(req, name) != 1 || X509_REQ_set_pubkey(req, key) != 1 ||
+        X509_REQ_set_subject_name(req, name) != 1 ||
+        !clc_x509_pubkey_set(X509_REQ_get_X509_PUBKEY(req), key) ||
         (sk_X509_EXTENSION_num(exts) > 0 && X509_REQ_add_extensions(req, exts) != 1) ||
         X509_REQ_sign(req, key, md_for(key)) <= 0 || (len = i2d_X509_REQ(req, &der)) <= 0 ||
         clc_b64_encode(der, (size_t)len, b64, NULL) != CLC_OK) {

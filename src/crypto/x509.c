@@ -484,3 +484,70 @@ out:
     BIO_free(bio);
     return rc;
 }
+
+/* Dup of an AlgorithmIdentifier parameter as X509_ALGOR_set0 takes it; 0 on a kind it does not
+ * know (the RSA and EC keys in use have none or an OID). */
+static int param_dup(int ptype, const void *pval, void **out)
+{
+    *out = NULL;
+    if (ptype == V_ASN1_UNDEF || ptype == V_ASN1_NULL)
+        return 1;
+    if (ptype == V_ASN1_OBJECT)
+        *out = OBJ_dup(pval);
+    else if (ptype == V_ASN1_SEQUENCE)
+        *out = ASN1_STRING_dup(pval);
+    return *out != NULL;
+}
+
+/* X509_set_pubkey / X509_REQ_set_pubkey on a provider key encode the SubjectPublicKeyInfo, decode
+ * it back into a new key and throw that away (about 0.4 ms). A certificate or request being built
+ * only needs the encoded form, so copy the algorithm and key bits of the key's own DER instead:
+ * the bytes that get signed and sent are the same. */
+int clc_x509_pubkey_set(X509_PUBKEY *dst, EVP_PKEY *key)
+{
+    unsigned char *der = NULL, *enc = NULL;
+    const unsigned char *p;
+    const unsigned char *end;
+    X509_ALGOR *alg = NULL;
+    ASN1_BIT_STRING *bits = NULL;
+    const ASN1_OBJECT *aobj = NULL;
+    const void *pval = NULL;
+    ASN1_OBJECT *obj = NULL;
+    void *param = NULL;
+    long seqlen = 0;
+    int len, tag = 0, cls = 0, ptype = V_ASN1_UNDEF, ok = 0;
+
+    len = dst && key ? i2d_PUBKEY(key, &der) : -1;
+    if (len <= 0)
+        goto out;
+    p = der;
+    if ((ASN1_get_object(&p, &seqlen, &tag, &cls, len) & 0x80) != 0 || tag != V_ASN1_SEQUENCE ||
+        cls != V_ASN1_UNIVERSAL || p + seqlen != der + len)
+        goto out;
+    end = p + seqlen;
+    alg = d2i_X509_ALGOR(NULL, &p, end - p);
+    bits = alg ? d2i_ASN1_BIT_STRING(NULL, &p, end - p) : NULL;
+    if (bits == NULL || p != end || bits->length <= 0)
+        goto out;
+    X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+    obj = OBJ_dup(aobj);
+    enc = OPENSSL_memdup(bits->data, (size_t)bits->length);
+    if (obj == NULL || enc == NULL || !param_dup(ptype, pval, &param))
+        goto out;
+    /* On success set0 owns obj, param and enc; it fails only before taking any of them. */
+    if (X509_PUBKEY_set0_param(dst, obj, ptype, param, enc, bits->length) != 1)
+        goto out;
+    obj = NULL;
+    param = NULL;
+    enc = NULL;
+    ok = 1;
+out:
+    if (param != NULL)
+        ptype == V_ASN1_OBJECT ? ASN1_OBJECT_free(param) : ASN1_STRING_free(param);
+    ASN1_OBJECT_free(obj);
+    OPENSSL_free(enc);
+    ASN1_BIT_STRING_free(bits);
+    X509_ALGOR_free(alg);
+    OPENSSL_free(der);
+    return ok;
+}

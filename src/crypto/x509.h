@@ -44,4 +44,9 @@ enum clc_err clc_x509_make(const struct clc_x509_spec *spec, const struct clc_si
 enum clc_err clc_x509_save_pem(X509 *const *certs, size_t n, const char *path, int mode,
                                struct clc_errinfo *ei);
 
+/* Sets dst (the key of a certificate or request being built) to key's SubjectPublicKeyInfo,
+ * the same bytes X509_set_pubkey writes, without decoding them back into a key: dst then
+ * carries no EVP_PKEY (X509_get0_pubkey gives NULL). 1 on success. */
+int clc_x509_pubkey_set(X509_PUBKEY *dst, EVP_PKEY *key);
+
 #endif

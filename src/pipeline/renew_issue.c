@@ -228,6 +228,10 @@ static int x5t_matches(const struct clc_kv_certificate *b, X509 *leaf)
     return ok;
 }
 
+static void after_merge(struct renew_run *r, const struct clc_kv_certificate *merged,
+                        const struct clc_kv_tags *old_tags, const char *old_thumbprint,
+                        X509 *issued);
+
 static void merge(struct renew_run *r, STACK_OF(X509) * chain)
 {
     struct clc_kv_certificate merged, latest;
@@ -281,7 +285,7 @@ static void merge(struct renew_run *r, STACK_OF(X509) * chain)
     renew_log(r, CLC_RENEW_STEP_MERGE, "ok", NULL);
     if (renew_checkpoint(r, CLC_RENEW_STEP_MERGE))
         goto out;
-    renew_after_merge(r, &merged, &r->cur.tags, r->info.sha1_hex);
+    after_merge(r, &merged, &r->cur.tags, r->info.sha1_hex, sk_X509_value(chain, 0));
 out:
     clc_kv_tags_cleanup(&tags);
     clc_kv_certificate_cleanup(&merged);
@@ -324,8 +328,30 @@ static int ensure_tags(struct renew_run *r, const struct clc_kv_certificate *mer
     return renew_checkpoint(r, CLC_RENEW_STEP_TAGS);
 }
 
+/* Whether the vault's DER of the new version is byte for byte the certificate
+ * already parsed (the CA's leaf): then that parse serves and the key is not
+ * decoded a second time. */
+static int same_der(X509 *x, const unsigned char *der, size_t len)
+{
+    unsigned char *mine = NULL;
+    /* Past the size limit the vault's copy would not parse: keep that outcome. */
+    int n = x && der && len <= CLC_CERT_DER_MAX ? i2d_X509(x, &mine) : -1;
+    int same = n > 0 && (size_t)n == len && memcmp(mine, der, len) == 0;
+
+    OPENSSL_free(mine);
+    return same;
+}
+
 void renew_after_merge(struct renew_run *r, const struct clc_kv_certificate *merged,
                        const struct clc_kv_tags *old_tags, const char *old_thumbprint)
+{
+    after_merge(r, merged, old_tags, old_thumbprint, NULL);
+}
+
+/* issued: the certificate the CA answered with, or NULL when not at hand. */
+static void after_merge(struct renew_run *r, const struct clc_kv_certificate *merged,
+                        const struct clc_kv_tags *old_tags, const char *old_thumbprint,
+                        X509 *issued)
 {
     struct clc_cert_info info;
     struct clc_errinfo ei = {0};
@@ -336,7 +362,9 @@ void renew_after_merge(struct renew_run *r, const struct clc_kv_certificate *mer
     snprintf(r->st->merged_version, sizeof r->st->merged_version, "%s", merged->version);
     if (!r->st->notice_pending && ensure_tags(r, merged, old_tags))
         return;
-    if (merged->cer && clc_cert_from_der(merged->cer, merged->cer_len, &x, NULL) == CLC_OK)
+    if (same_der(issued, merged->cer, merged->cer_len))
+        (void)clc_cert_info_get(issued, &info, NULL);
+    else if (merged->cer && clc_cert_from_der(merged->cer, merged->cer_len, &x, NULL) == CLC_OK)
         (void)clc_cert_info_get(x, &info, NULL);
     X509_free(x);
     struct clc_notify_renewal n = {.success = 1,
