@@ -315,10 +315,43 @@ static void test_make_refusals(void **state)
     assert_null(x);
 }
 
+/* clc_x509_pubkey_set writes the same SubjectPublicKeyInfo bytes as
+ * X509_REQ_set_pubkey, for EC and RSA keys. */
+static void test_pubkey_set_same_bytes(void **state)
+{
+    static const struct {
+        const char *kty;
+        int bits;
+    } kinds[] = {{"EC", 256}, {"EC", 384}, {"RSA", 2048}};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        struct clc_signer *k = NULL;
+        X509_REQ *a = X509_REQ_new(), *b = X509_REQ_new();
+        unsigned char *da = NULL, *db = NULL;
+        int la, lb;
+
+        assert_int_equal(clc_signer_generate(kinds[i].kty, kinds[i].bits, &k, NULL), CLC_OK);
+        assert_int_equal(X509_REQ_set_pubkey(a, clc_signer_pkey(k)), 1);
+        assert_int_equal(clc_x509_pubkey_set(X509_REQ_get_X509_PUBKEY(b), clc_signer_pkey(k)), 1);
+        la = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(a), &da);
+        lb = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(b), &db);
+        assert_true(la > 0);
+        assert_int_equal(la, lb);
+        assert_memory_equal(da, db, (size_t)la);
+        OPENSSL_free(da);
+        OPENSSL_free(db);
+        X509_REQ_free(a);
+        X509_REQ_free(b);
+        clc_signer_free(k);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_verifies),
+        cmocka_unit_test(test_pubkey_set_same_bytes),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_key_identifiers),
         cmocka_unit_test(test_constraints_and_usages),
