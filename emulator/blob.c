@@ -372,8 +372,8 @@ static void put_blob(struct breq *x)
     pthread_mutex_lock(&x->s->store->mu);
     c = emu_container_find(x->s->store, x->acct->name, x->container);
     if (c != NULL) {
-        rc = emu_blob_write(x->s->store, c, x->blob, x->r->body, x->r->body_len, ct, &meta,
-                            x->now, &b, &ei);
+        rc = emu_blob_write(x->s->store, c, x->blob, x->r->body, x->r->body_len, ct, &meta, x->now,
+                            &b, &ei);
         /* The check runs on what was stored; a mismatch takes the blob back. */
         if (rc == CLC_OK && md5 != NULL && strcmp(md5, b->md5) != 0) {
             mismatch = 1;
@@ -434,7 +434,8 @@ static void get_blob(struct breq *x)
     if (c == NULL) {
         container_not_found(x);
     } else if (b == NULL) {
-        emu_storage_error(x->r, x->version, 404, "BlobNotFound", "The specified blob does not exist.");
+        emu_storage_error(x->r, x->version, 404, "BlobNotFound",
+                          "The specified blob does not exist.");
     } else if (data == NULL || lines == NULL) {
         internal_error(x, "out of memory");
     } else {
@@ -478,7 +479,8 @@ static void delete_blob(struct breq *x)
     if (c == NULL)
         container_not_found(x);
     else if (b == NULL)
-        emu_storage_error(x->r, x->version, 404, "BlobNotFound", "The specified blob does not exist.");
+        emu_storage_error(x->r, x->version, 404, "BlobNotFound",
+                          "The specified blob does not exist.");
     else if (rc != CLC_OK)
         internal_error(x, ei.msg);
     else
@@ -627,8 +629,7 @@ static void blob_route_error(struct emu_req *r, int status, const char *code, co
     int bad;
 
     emu_storage_version(r, NULL, v, &bad);
-    emu_storage_error(r, v, status,
-                      status == 413 ? "RequestBodyTooLarge" : code,
+    emu_storage_error(r, v, status, status == 413 ? "RequestBodyTooLarge" : code,
                       status == 413 ? "The request body is too large and exceeds the maximum "
                                       "permissible limit."
                                     : message);
@@ -669,8 +670,8 @@ static void blob_svc_free(void *ctx)
 }
 
 enum clc_err emu_blob_put(struct emu *e, const char *account, const char *container,
-                          const char *name, const void *data, size_t len,
-                          const char *content_type, struct clc_errinfo *ei)
+                          const char *name, const void *data, size_t len, const char *content_type,
+                          struct clc_errinfo *ei)
 {
     struct blob_svc *s = NULL;
     struct emu_container *c;

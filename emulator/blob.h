@@ -57,8 +57,8 @@ cJSON *emu_blob_store_dump(struct emu_blob_store *s);
 struct emu_container *emu_container_find(struct emu_blob_store *s, const char *account,
                                          const char *name);
 /* meta is moved in. CLC_ERR_CONFLICT when it exists. */
-enum clc_err emu_container_create(struct emu_blob_store *s, const char *account,
-                                  const char *name, struct emu_storage_meta *meta, int64_t now,
+enum clc_err emu_container_create(struct emu_blob_store *s, const char *account, const char *name,
+                                  struct emu_storage_meta *meta, int64_t now,
                                   struct emu_container **out, struct clc_errinfo *ei);
 void emu_container_delete(struct emu_blob_store *s, struct emu_container *c);
 struct emu_blob *emu_blob_find(struct emu_container *c, const char *name);
@@ -67,13 +67,13 @@ enum clc_err emu_blob_write(struct emu_blob_store *s, struct emu_container *c, c
                             const void *data, size_t len, const char *content_type,
                             struct emu_storage_meta *meta, int64_t now, struct emu_blob **out,
                             struct clc_errinfo *ei);
-enum clc_err emu_blob_delete(struct emu_blob_store *s, struct emu_container *c,
-                             struct emu_blob *b, struct clc_errinfo *ei);
+enum clc_err emu_blob_delete(struct emu_blob_store *s, struct emu_container *c, struct emu_blob *b,
+                             struct clc_errinfo *ei);
 
 /* In-process write for other services (Event Grid's dead-letter): the
  * container must exist (CLC_ERR_NOT_FOUND otherwise). */
 enum clc_err emu_blob_put(struct emu *e, const char *account, const char *container,
-                          const char *name, const void *data, size_t len,
-                          const char *content_type, struct clc_errinfo *ei);
+                          const char *name, const void *data, size_t len, const char *content_type,
+                          struct clc_errinfo *ei);
 
 #endif

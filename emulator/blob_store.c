@@ -72,7 +72,8 @@ static int read_meta(const cJSON *doc, struct emu_storage_meta *m)
 {
     const cJSON *it, *o = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
 
-    cJSON_ArrayForEach(it, o) {
+    cJSON_ArrayForEach(it, o)
+    {
         if (!cJSON_IsString(it) || m->n == EMU_STORAGE_MAX_META)
             return 0;
         m->name[m->n] = strdup(it->string);
@@ -235,8 +236,8 @@ static void container_unlink(struct emu_blob_store *s, struct emu_container *c)
     }
 }
 
-enum clc_err emu_container_create(struct emu_blob_store *s, const char *account,
-                                  const char *name, struct emu_storage_meta *meta, int64_t now,
+enum clc_err emu_container_create(struct emu_blob_store *s, const char *account, const char *name,
+                                  struct emu_storage_meta *meta, int64_t now,
                                   struct emu_container **out, struct clc_errinfo *ei)
 {
     struct emu_container *c;
@@ -347,8 +348,8 @@ enum clc_err emu_blob_write(struct emu_blob_store *s, struct emu_container *c, c
     return CLC_OK;
 }
 
-enum clc_err emu_blob_delete(struct emu_blob_store *s, struct emu_container *c,
-                             struct emu_blob *b, struct clc_errinfo *ei)
+enum clc_err emu_blob_delete(struct emu_blob_store *s, struct emu_container *c, struct emu_blob *b,
+                             struct clc_errinfo *ei)
 {
     char file[48], *path = NULL;
     enum clc_err rc = CLC_OK;
@@ -415,8 +416,8 @@ static enum clc_err load_blob(struct emu_container *c, const char *file, struct 
     return rc;
 }
 
-static enum clc_err load_container(struct emu_blob_store *s, const char *account,
-                                   const char *name, struct clc_errinfo *ei)
+static enum clc_err load_container(struct emu_blob_store *s, const char *account, const char *name,
+                                   struct clc_errinfo *ei)
 {
     struct emu_container *c;
     char *cpath = NULL, *text = NULL;
@@ -435,8 +436,9 @@ static enum clc_err load_container(struct emu_blob_store *s, const char *account
                : clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
     if (rc == CLC_OK)
         rc = clc_json_parse(text, len, FILE_MAX, &doc, ei);
-    if (rc == CLC_OK && (clc_json_str(doc, "etag", &etag, ei) ||
-                         clc_json_int(doc, "created", &c->created, ei) || !read_meta(doc, &c->meta)))
+    if (rc == CLC_OK &&
+        (clc_json_str(doc, "etag", &etag, ei) || clc_json_int(doc, "created", &c->created, ei) ||
+         !read_meta(doc, &c->meta)))
         rc = clc_err_wrap(ei, CLC_ERR_PARSE, "%s", cpath);
     if (rc == CLC_OK) {
         snprintf(c->etag, sizeof c->etag, "%s", etag);
@@ -455,8 +457,7 @@ static enum clc_err load_container(struct emu_blob_store *s, const char *account
     return rc;
 }
 
-enum clc_err emu_blob_store_open(struct emu *e, struct emu_blob_store **out,
-                                 struct clc_errinfo *ei)
+enum clc_err emu_blob_store_open(struct emu *e, struct emu_blob_store **out, struct clc_errinfo *ei)
 {
     struct emu_blob_store *s = calloc(1, sizeof *s);
     const char *data = emu_data_dir(e);

@@ -18,8 +18,8 @@
 /* Top-level config keys; anything else is refused so a typo is an error.
  * Services that read their own section add its key here. */
 static const char *const config_keys[] = {
-    "ports", "identities", "tenant", "managed_identity", "arc_key_dir", "max_body_bytes",
-    "storage", "ca", "vaults", "eventgrid", "smtp", "loganalytics",
+    "ports",   "identities", "tenant", "managed_identity", "arc_key_dir", "max_body_bytes",
+    "storage", "ca",         "vaults", "eventgrid",        "smtp",        "loganalytics",
 };
 
 #define MAX_BODY_LIMIT ((int64_t)1024 * 1024 * 1024)
@@ -27,16 +27,9 @@ static const char *const config_keys[] = {
 /* Services mounted after the directory, in this order. Later services
  * append their mount function. */
 static enum clc_err (*const mounts[])(struct emu *, struct clc_errinfo *) = {
-    emu_control_mount,
-    emu_entra_mount,
-    emu_events_mount,
-    emu_keyvault_mount,
-    emu_queue_mount,
-    emu_blob_mount,
-    emu_ca_mount,
-    emu_eventgrid_mount,
-    emu_smtp_mount,
-    emu_loganalytics_mount,
+    emu_control_mount, emu_entra_mount,        emu_events_mount, emu_keyvault_mount,
+    emu_queue_mount,   emu_blob_mount,         emu_ca_mount,     emu_eventgrid_mount,
+    emu_smtp_mount,    emu_loganalytics_mount,
 };
 
 const cJSON *emu_config(const struct emu *e)
@@ -76,7 +69,8 @@ static enum clc_err check_config(const cJSON *cfg, const char *origin, struct cl
     if (!cJSON_IsObject(cfg))
         return clc_errf(ei, CLC_ERR_CONFIG, "%s: the emulator config must be a JSON object",
                         origin);
-    cJSON_ArrayForEach(it, cfg) {
+    cJSON_ArrayForEach(it, cfg)
+    {
         size_t i;
         for (i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++)
             if (strcmp(it->string, config_keys[i]) == 0)
@@ -92,7 +86,8 @@ static enum clc_err check_config(const cJSON *cfg, const char *origin, struct cl
     if (ports != NULL) {
         if (!cJSON_IsObject(ports))
             return clc_errf(ei, CLC_ERR_CONFIG, "%s: 'ports' must be an object", origin);
-        cJSON_ArrayForEach(it, ports) {
+        cJSON_ArrayForEach(it, ports)
+        {
             if (clc_json_int(ports, it->string, &v, ei) != CLC_OK || v < 0 || v > 65535)
                 return clc_errf(ei, CLC_ERR_CONFIG,
                                 "%s: 'ports.%.64s' must be an integer port in 0..65535", origin,
@@ -101,14 +96,12 @@ static enum clc_err check_config(const cJSON *cfg, const char *origin, struct cl
     }
     if (cJSON_GetObjectItemCaseSensitive(cfg, "max_body_bytes") != NULL &&
         (clc_json_int(cfg, "max_body_bytes", &v, ei) != CLC_OK || v < 1 || v > MAX_BODY_LIMIT))
-        return clc_errf(ei, CLC_ERR_CONFIG,
-                        "%s: 'max_body_bytes' must be an integer in 1..%lld", origin,
-                        (long long)MAX_BODY_LIMIT);
+        return clc_errf(ei, CLC_ERR_CONFIG, "%s: 'max_body_bytes' must be an integer in 1..%lld",
+                        origin, (long long)MAX_BODY_LIMIT);
     return CLC_OK;
 }
 
-static enum clc_err load_config(struct emu *e, const struct emu_opts *opts,
-                                struct clc_errinfo *ei)
+static enum clc_err load_config(struct emu *e, const struct emu_opts *opts, struct clc_errinfo *ei)
 {
     char *text = NULL;
     size_t len = 0;
@@ -121,8 +114,7 @@ static enum clc_err load_config(struct emu *e, const struct emu_opts *opts,
     } else {
         rc = clc_file_read(opts->config_file, EMU_CONFIG_MAX_BYTES, &text, &len, ei);
         if (rc != CLC_OK) {
-            rc = clc_err_wrap(ei, rc == CLC_ERR_NOT_FOUND ? CLC_ERR_CONFIG : rc,
-                              "emulator config");
+            rc = clc_err_wrap(ei, rc == CLC_ERR_NOT_FOUND ? CLC_ERR_CONFIG : rc, "emulator config");
             goto out;
         }
         rc = clc_json_parse(text, len, EMU_CONFIG_MAX_BYTES, &e->config, ei);

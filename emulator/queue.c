@@ -53,12 +53,13 @@ static void internal_error(struct qreq *x, const char *what)
 
 static void queue_not_found(struct qreq *x)
 {
-    emu_storage_error(x->r, x->version, 404, "QueueNotFound", "The specified queue does not exist.");
+    emu_storage_error(x->r, x->version, 404, "QueueNotFound",
+                      "The specified queue does not exist.");
 }
 
 /* Integer query parameter in [min, max]; 1 = ok (or absent: *out = dflt). */
-static int int_param(struct qreq *x, const char *name, long long dflt, long long min,
-                     long long max, long long *out)
+static int int_param(struct qreq *x, const char *name, long long dflt, long long min, long long max,
+                     long long *out)
 {
     const char *v = emu_storage_query_get(&x->q, name);
     char *end = NULL;
@@ -118,8 +119,7 @@ static void list_queues(struct qreq *x)
     clc_buf_init(&b, XML_MAX);
     pthread_mutex_lock(&x->s->store->mu);
     rc = emu_queue_list_xml(x->s->store, x->acct->name, host ? host : "127.0.0.1", prefix, marker,
-                            emu_storage_query_get(&x->q, "maxresults") ? maxr : 0, with_meta,
-                            &b);
+                            emu_storage_query_get(&x->q, "maxresults") ? maxr : 0, with_meta, &b);
     pthread_mutex_unlock(&x->s->store->mu);
     if (rc == CLC_OK)
         reply_xml(x, 200, &b, NULL);
@@ -145,9 +145,8 @@ static void create_queue(struct qreq *x, const char *name)
     if (q != NULL)
         status = emu_storage_meta_equal(&q->meta, &meta) ? 204 : 409;
     else
-        status = emu_queue_create(x->s->store, x->acct->name, name, &meta, &q, &ei) == CLC_OK
-                     ? 201
-                     : 500;
+        status = emu_queue_create(x->s->store, x->acct->name, name, &meta, &q, &ei) == CLC_OK ? 201
+                                                                                              : 500;
     pthread_mutex_unlock(&x->s->store->mu);
     emu_storage_meta_cleanup(&meta);
     if (status == 409)
@@ -738,7 +737,7 @@ enum clc_err emu_queue_mount(struct emu *e, struct clc_errinfo *ei)
         return clc_errf(ei, CLC_ERR_INTERNAL, "queue: cannot register control hooks");
     rc = emu_service_add(e, "queue", &queue_def, emu_config_port(e, "queue"), s, ei);
     if (rc == CLC_OK)
-        rc = emu_service_add(e, "queue-http", &queue_http_def, emu_config_port(e, "queue-http"),
-                             s, ei);
+        rc = emu_service_add(e, "queue-http", &queue_http_def, emu_config_port(e, "queue-http"), s,
+                             ei);
     return rc;
 }

@@ -46,7 +46,7 @@ struct emu_queue {
 struct emu_queue_store {
     pthread_mutex_t mu; /* guards everything below; never held over network I/O */
     struct emu *e;
-    char *dir; /* <data dir>/storage/queue, NULL in memory */
+    char *dir;                /* <data dir>/storage/queue, NULL in memory */
     struct emu_queue *queues; /* sorted by account, then name */
     uint64_t next_seq;
 };
@@ -60,8 +60,7 @@ void emu_queue_store_reset(struct emu_queue_store *s);
 cJSON *emu_queue_store_dump(struct emu_queue_store *s);
 
 /* The rest run under s->mu. */
-struct emu_queue *emu_queue_find(struct emu_queue_store *s, const char *account,
-                                 const char *name);
+struct emu_queue *emu_queue_find(struct emu_queue_store *s, const char *account, const char *name);
 /* New queue with meta moved in; CLC_ERR_CONFLICT when it exists. */
 enum clc_err emu_queue_create(struct emu_queue_store *s, const char *account, const char *name,
                               struct emu_storage_meta *meta, struct emu_queue **out,

@@ -268,8 +268,7 @@ static void new_pop(char out[32])
     char *b64 = NULL;
 
     /* Base64 with "+/=", as Azure's are: clients must URL-encode them. */
-    if (pop_raw(raw) && clc_b64_encode(raw, sizeof raw, &b64, NULL) == CLC_OK &&
-        strlen(b64) < 32)
+    if (pop_raw(raw) && clc_b64_encode(raw, sizeof raw, &b64, NULL) == CLC_OK && strlen(b64) < 32)
         snprintf(out, 32, "%s", b64);
     else
         clc_rand_hex(out, 15);
@@ -282,8 +281,7 @@ static int queue_cmp(const struct emu_queue *q, const char *account, const char 
     return c != 0 ? c : strcmp(q->name, name);
 }
 
-struct emu_queue *emu_queue_find(struct emu_queue_store *s, const char *account,
-                                 const char *name)
+struct emu_queue *emu_queue_find(struct emu_queue_store *s, const char *account, const char *name)
 {
     for (struct emu_queue *q = s->queues; q != NULL; q = q->next)
         if (queue_cmp(q, account, name) == 0)
@@ -493,8 +491,7 @@ enum clc_err emu_queue_msg_update(struct emu_queue_store *s, struct emu_queue *q
     return save_msg(q, m, ei);
 }
 
-enum clc_err emu_queue_clear(struct emu_queue_store *s, struct emu_queue *q,
-                             struct clc_errinfo *ei)
+enum clc_err emu_queue_clear(struct emu_queue_store *s, struct emu_queue *q, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
 
@@ -532,9 +529,9 @@ static enum clc_err load_msg(struct emu_queue_store *s, struct emu_queue *q, con
          clc_json_int(doc, "expires", &exp, ei) || clc_json_int(doc, "visible_at", &vis, ei) ||
          clc_json_int(doc, "dequeue_count", &dq, ei) || clc_json_str(doc, "text", &b64, ei)))
         rc = CLC_ERR_PARSE;
-    if (rc == CLC_OK && (strlen(id) != 36 || strlen(pop) >= sizeof m->pop || seq < 0 ||
-                         clc_b64_decode(b64, strlen(b64), &raw, &rawlen) != CLC_OK ||
-                         rawlen > EMU_QUEUE_MAX_TEXT))
+    if (rc == CLC_OK &&
+        (strlen(id) != 36 || strlen(pop) >= sizeof m->pop || seq < 0 ||
+         clc_b64_decode(b64, strlen(b64), &raw, &rawlen) != CLC_OK || rawlen > EMU_QUEUE_MAX_TEXT))
         rc = clc_errf(ei, CLC_ERR_PARSE, "malformed message fields");
     if (rc == CLC_OK && (m = calloc(1, sizeof *m)) == NULL)
         rc = clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
@@ -585,7 +582,8 @@ static enum clc_err load_queue(struct emu_queue_store *s, const char *account, c
     if (rc != CLC_OK)
         goto out;
     meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
-    cJSON_ArrayForEach(it, meta) {
+    cJSON_ArrayForEach(it, meta)
+    {
         if (!cJSON_IsString(it) || q->meta.n == EMU_STORAGE_MAX_META) {
             rc = clc_errf(ei, CLC_ERR_PARSE, "%s: bad metadata", qpath);
             goto out;
@@ -628,7 +626,8 @@ static enum clc_err load_all(struct emu_queue_store *s, struct clc_errinfo *ei)
     enum clc_err rc = CLC_OK;
 
     if (top == NULL)
-        return errno == ENOENT ? CLC_OK : clc_errf(ei, CLC_ERR_IO, "%s: %s", s->dir, strerror(errno));
+        return errno == ENOENT ? CLC_OK
+                               : clc_errf(ei, CLC_ERR_IO, "%s: %s", s->dir, strerror(errno));
     while (rc == CLC_OK && (a = readdir(top)) != NULL) {
         char *ap;
         if (a->d_name[0] == '.')

@@ -257,8 +257,7 @@ const char *emu_req_remote(const struct emu_req *r)
     return emu_cpriv(r)->ri->remote_addr;
 }
 
-size_t emu_req_headers(const struct emu_req *r, const char **names, const char **values,
-                       size_t max)
+size_t emu_req_headers(const struct emu_req *r, const char **names, const char **values, size_t max)
 {
     const struct mg_request_info *ri = emu_cpriv(r)->ri;
     size_t n = 0;

@@ -31,15 +31,15 @@ cJSON *emu_directory_endpoints(const struct emu_directory *d);
 #define EMU_CONTROL_AUDIENCE "api://certlc-emulator"
 
 /* Services. Each adds its listeners with emu_service_add. */
-enum clc_err emu_control_mount(struct emu *e, struct clc_errinfo *ei); /* "control" (https) */
-enum clc_err emu_entra_mount(struct emu *e, struct clc_errinfo *ei);   /* "entra" (https),
-                                                                          "imds", "arc" (http) */
-enum clc_err emu_queue_mount(struct emu *e, struct clc_errinfo *ei);   /* "queue" (https) */
-enum clc_err emu_blob_mount(struct emu *e, struct clc_errinfo *ei);    /* "blob" (https) */
-enum clc_err emu_ca_mount(struct emu *e, struct clc_errinfo *ei);      /* "ca" (https) */
-enum clc_err emu_keyvault_mount(struct emu *e, struct clc_errinfo *ei); /* "keyvault/<vault>" */
+enum clc_err emu_control_mount(struct emu *e, struct clc_errinfo *ei);   /* "control" (https) */
+enum clc_err emu_entra_mount(struct emu *e, struct clc_errinfo *ei);     /* "entra" (https),
+                                                                            "imds", "arc" (http) */
+enum clc_err emu_queue_mount(struct emu *e, struct clc_errinfo *ei);     /* "queue" (https) */
+enum clc_err emu_blob_mount(struct emu *e, struct clc_errinfo *ei);      /* "blob" (https) */
+enum clc_err emu_ca_mount(struct emu *e, struct clc_errinfo *ei);        /* "ca" (https) */
+enum clc_err emu_keyvault_mount(struct emu *e, struct clc_errinfo *ei);  /* "keyvault/<vault>" */
 enum clc_err emu_eventgrid_mount(struct emu *e, struct clc_errinfo *ei); /* "eventgrid" (https) */
-enum clc_err emu_smtp_mount(struct emu *e, struct clc_errinfo *ei); /* SMTP sink, "mailbox" */
+enum clc_err emu_smtp_mount(struct emu *e, struct clc_errinfo *ei);      /* SMTP sink, "mailbox" */
 enum clc_err emu_loganalytics_mount(struct emu *e, struct clc_errinfo *ei); /* "loganalytics",
                                                                              "logquery" */
 /* {"renewer": "<password>", ...}: the CA accounts for the endpoints file;

@@ -77,7 +77,8 @@ enum clc_err emu_storage_accounts_load(const struct emu *e, struct emu_storage_a
     }
     if (!cJSON_IsObject(st))
         return clc_errf(ei, CLC_ERR_CONFIG, "'storage' must be an object");
-    cJSON_ArrayForEach(it, st) {
+    cJSON_ArrayForEach(it, st)
+    {
         if (strcmp(it->string, "accounts") != 0)
             return clc_errf(ei, CLC_ERR_CONFIG, "storage: unknown key '%.64s' (known: accounts)",
                             it->string);
@@ -87,12 +88,14 @@ enum clc_err emu_storage_accounts_load(const struct emu *e, struct emu_storage_a
         cJSON_GetArraySize(list) > EMU_STORAGE_MAX_ACCOUNTS)
         return clc_errf(ei, CLC_ERR_CONFIG, "storage.accounts must be an array of 1..%d accounts",
                         EMU_STORAGE_MAX_ACCOUNTS);
-    cJSON_ArrayForEach(it, list) {
+    cJSON_ArrayForEach(it, list)
+    {
         struct emu_storage_account *a = &out->a[out->n];
         const char *name = NULL, *key = NULL, *key2 = NULL;
         const cJSON *f;
 
-        cJSON_ArrayForEach(f, it) {
+        cJSON_ArrayForEach(f, it)
+        {
             if (strcmp(f->string, "name") != 0 && strcmp(f->string, "key") != 0 &&
                 strcmp(f->string, "key2") != 0)
                 return clc_errf(ei, CLC_ERR_CONFIG,
@@ -105,9 +108,9 @@ enum clc_err emu_storage_accounts_load(const struct emu *e, struct emu_storage_a
             return clc_errf(ei, CLC_ERR_CONFIG,
                             "storage.accounts[%zu] needs string 'name' and 'key'", out->n);
         if (!account_name_ok(name))
-            return clc_errf(ei, CLC_ERR_CONFIG,
-                            "storage account name '%.32s' must be 3-24 lower-case letters or digits",
-                            name);
+            return clc_errf(
+                ei, CLC_ERR_CONFIG,
+                "storage account name '%.32s' must be 3-24 lower-case letters or digits", name);
         if (emu_storage_account_find(out, name) != NULL)
             return clc_errf(ei, CLC_ERR_CONFIG, "storage account '%s' is listed twice", name);
         snprintf(a->name, sizeof a->name, "%s", name);
@@ -369,8 +372,8 @@ static int version_ok(const char *v)
     return v[10] == '\0' || v[10] == '-';
 }
 
-void emu_storage_version(const struct emu_req *r, const struct emu_storage_query *q,
-                         char out[16], int *bad)
+void emu_storage_version(const struct emu_req *r, const struct emu_storage_query *q, char out[16],
+                         int *bad)
 {
     const char *h = emu_req_header(r, "x-ms-version");
     const char *sv = q ? emu_storage_query_get(q, "sv") : NULL;
@@ -399,12 +402,23 @@ enum clc_err emu_storage_xml_escape(struct clc_buf *b, const char *s, size_t n)
     for (size_t i = 0; i < n && rc == CLC_OK; i++) {
         const char *rep = NULL;
         switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&apos;"; break;
-        default: break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&apos;";
+            break;
+        default:
+            break;
         }
         if (rep == NULL)
             continue;
@@ -449,14 +463,15 @@ void emu_storage_error_ex(struct emu_req *r, const char *version, int status, co
         snprintf(ts, sizeof ts, "1970-01-01T00:00:00Z");
     ts[19] = '\0';
     clc_buf_init(&b, ERROR_BODY_MAX);
-    rc = clc_buf_appendf(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>%s</Code>"
-                             "<Message>",
+    rc = clc_buf_appendf(&b,
+                         "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>%s</Code>"
+                         "<Message>",
                          code);
     if (rc == CLC_OK)
         rc = emu_storage_xml_escape(&b, message, strlen(message));
     if (rc == CLC_OK)
-        rc = clc_buf_appendf(&b, "\nRequestId:%s\nTime:%s.%03lld0000Z</Message>", r->request_id,
-                             ts, (long long)(ms % 1000));
+        rc = clc_buf_appendf(&b, "\nRequestId:%s\nTime:%s.%03lld0000Z</Message>", r->request_id, ts,
+                             (long long)(ms % 1000));
     for (size_t i = 0; rc == CLC_OK && details != NULL && details[i] && details[i + 1]; i += 2) {
         rc = clc_buf_appendf(&b, "<%s>", details[i]);
         if (rc == CLC_OK)
@@ -489,8 +504,8 @@ void emu_storage_error(struct emu_req *r, const char *version, int status, const
 void emu_storage_bad_query(struct emu_req *r, const char *version, const char *name,
                            const char *value, const char *reason)
 {
-    const char *d[] = {"QueryParameterName", name, "QueryParameterValue", value, "Reason",
-                       reason, NULL};
+    const char *d[] = {
+        "QueryParameterName", name, "QueryParameterValue", value, "Reason", reason, NULL};
 
     emu_storage_error_ex(r, version, 400, "InvalidQueryParameterValue",
                          "Value for one of the query parameters specified in the request URI is "
@@ -502,8 +517,15 @@ void emu_storage_out_of_range(struct emu_req *r, const char *version, const char
                               const char *value, long long min, long long max)
 {
     char smin[24], smax[24];
-    const char *d[] = {"QueryParameterName", name, "QueryParameterValue", value,
-                       "MinimumAllowed", smin, "MaximumAllowed", smax, NULL};
+    const char *d[] = {"QueryParameterName",
+                       name,
+                       "QueryParameterValue",
+                       value,
+                       "MinimumAllowed",
+                       smin,
+                       "MaximumAllowed",
+                       smax,
+                       NULL};
 
     snprintf(smin, sizeof smin, "%lld", min);
     snprintf(smax, sizeof smax, "%lld", max);

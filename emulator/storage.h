@@ -66,7 +66,6 @@ void emu_storage_query_cleanup(struct emu_storage_query *q);
 /* First value of a parameter (name compared case-insensitively), or NULL. */
 const char *emu_storage_query_get(const struct emu_storage_query *q, const char *name);
 
-
 /* x-ms-meta-* metadata: names as sent (compared case-insensitively). */
 struct emu_storage_meta {
     size_t n;
@@ -82,7 +81,8 @@ void emu_storage_meta_cleanup(struct emu_storage_meta *m);
 int emu_storage_meta_equal(const struct emu_storage_meta *a, const struct emu_storage_meta *b);
 /* Moves b's contents into a (a's old contents freed); b is left empty. */
 void emu_storage_meta_move(struct emu_storage_meta *a, struct emu_storage_meta *b);
-enum clc_err emu_storage_meta_copy(struct emu_storage_meta *dst, const struct emu_storage_meta *src);
+enum clc_err emu_storage_meta_copy(struct emu_storage_meta *dst,
+                                   const struct emu_storage_meta *src);
 /* "x-ms-meta-name: value" lines (malloc'd, NULL-terminated array of
  * malloc'd strings) for a reply; NULL on allocation failure. */
 char **emu_storage_meta_headers(const struct emu_storage_meta *m);
@@ -93,8 +93,8 @@ void emu_storage_strv_free(char **v);
 /* x-ms-version to echo: the request's when it is a valid date-like
  * version, else sv of a SAS, else the default. Sets *bad when the header is
  * present but malformed (the caller answers 400 InvalidHeaderValue). */
-void emu_storage_version(const struct emu_req *r, const struct emu_storage_query *q,
-                         char out[16], int *bad);
+void emu_storage_version(const struct emu_req *r, const struct emu_storage_query *q, char out[16],
+                         int *bad);
 
 /* Storage's XML error: x-ms-error-code header, <Error><Code/><Message>text
  * \nRequestId:..\nTime:..</Message> + extra child elements given as
@@ -154,7 +154,6 @@ char *emu_storage_sharedkey_string(const struct emu_req *r, const char *account,
                                    const struct emu_storage_query *q, int lite);
 
 /* Shared-key signatures: base64(HMAC-SHA256(key, text)), written to out. */
-int emu_storage_hmac_b64(const unsigned char *key, size_t keylen, const char *text,
-                         char out[64]);
+int emu_storage_hmac_b64(const unsigned char *key, size_t keylen, const char *text, char out[64]);
 
 #endif

@@ -25,8 +25,9 @@ static const char MSG_AUTH_FAILED[] =
     "formed correctly including the signature.";
 static const char MSG_PERM_MISMATCH[] =
     "This request is not authorized to perform this operation using this permission.";
-static const char MSG_CHALLENGE[] = "Server failed to authenticate the request. Please refer to the "
-                                    "information in the www-authenticate header.";
+static const char MSG_CHALLENGE[] =
+    "Server failed to authenticate the request. Please refer to the "
+    "information in the www-authenticate header.";
 
 /* ---- header order ----
  * Azure sorts canonicalized headers with the culture-invariant collation of
@@ -329,16 +330,18 @@ static int check_shared_key(struct emu_req *r, const struct emu_storage_account 
     int ok = 0;
 
     if (colon == NULL || (size_t)(colon - cred) != alen || strncmp(cred, a->name, alen) != 0) {
-        auth_failed(r, version, "The account in the Authorization header does not match the "
-                                "account of the request URI.");
+        auth_failed(r, version,
+                    "The account in the Authorization header does not match the "
+                    "account of the request URI.");
         return 0;
     }
     sig = colon + 1;
     if (date == NULL)
         date = emu_req_header(r, "Date");
     if (date == NULL || clc_time_parse_rfc1123(date, &t) != CLC_OK) {
-        auth_failed(r, version, date ? "The x-ms-date header is not a valid RFC 1123 date."
-                                     : "Request date header not specified.");
+        auth_failed(r, version,
+                    date ? "The x-ms-date header is not a valid RFC 1123 date."
+                         : "Request date header not specified.");
         return 0;
     }
     sts = string_to_sign(r, a->name, raw, q, lite);
@@ -411,8 +414,9 @@ static int sas_common(struct emu_req *r, const struct emu_storage_query *q, cons
 
     if (se == NULL || clc_time_parse_iso8601(se, &tse) != CLC_OK ||
         (st != NULL && clc_time_parse_iso8601(st, &tst) != CLC_OK)) {
-        auth_failed(r, version, se ? "Signed start or expiry time is not a valid ISO 8601 time."
-                                   : "Signed expiry time [se] must be specified.");
+        auth_failed(r, version,
+                    se ? "Signed start or expiry time is not a valid ISO 8601 time."
+                       : "Signed expiry time [se] must be specified.");
         return 0;
     }
     if ((st != NULL && now < tst) || now >= tse) {
@@ -462,8 +466,9 @@ static int check_sas(struct emu_req *r, const struct emu_storage_account *a,
     }
     clc_buf_init(&b, STS_MAX);
     if (account_sas) {
-        rc = clc_buf_appendf(&b, "%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n", a->name, sp, qv(q, "ss"),
-                             qv(q, "srt"), qv(q, "st"), qv(q, "se"), qv(q, "sip"), qv(q, "spr"), sv);
+        rc =
+            clc_buf_appendf(&b, "%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n", a->name, sp, qv(q, "ss"),
+                            qv(q, "srt"), qv(q, "st"), qv(q, "se"), qv(q, "sip"), qv(q, "spr"), sv);
         if (rc == CLC_OK && strcmp(sv, "2020-12-06") >= 0)
             rc = clc_buf_appendf(&b, "%s\n", qv(q, "ses"));
     } else if (op->service == 'q') {
@@ -472,11 +477,10 @@ static int check_sas(struct emu_req *r, const struct emu_storage_account *a,
                              qv(q, "sip"), qv(q, "spr"), sv);
     } else {
         const char *sr = qv(q, "sr");
-        rc = clc_buf_appendf(&b, "%s\n%s\n%s\n/blob/%s/%s%s%s\n\n%s\n%s\n%s", sp, qv(q, "st"),
-                             qv(q, "se"), a->name, op->container ? op->container : "",
-                             strcmp(sr, "b") == 0 ? "/" : "",
-                             strcmp(sr, "b") == 0 && op->blob ? op->blob : "", qv(q, "sip"),
-                             qv(q, "spr"), sv);
+        rc = clc_buf_appendf(
+            &b, "%s\n%s\n%s\n/blob/%s/%s%s%s\n\n%s\n%s\n%s", sp, qv(q, "st"), qv(q, "se"), a->name,
+            op->container ? op->container : "", strcmp(sr, "b") == 0 ? "/" : "",
+            strcmp(sr, "b") == 0 && op->blob ? op->blob : "", qv(q, "sip"), qv(q, "spr"), sv);
         /* 2018-11-09 added the resource and snapshot time, 2020-12-06 the
          * encryption scope; the response header overrides always end it. */
         if (rc == CLC_OK && strcmp(sv, "2018-11-09") >= 0)
@@ -494,8 +498,8 @@ static int check_sas(struct emu_req *r, const struct emu_storage_account *a,
     }
     sts = clc_buf_take(&b, NULL);
     if (sts == NULL || !key_matches(a, sts, sig)) {
-        snprintf(detail, sizeof detail,
-                 "Signature did not match. String to sign used was %.700s", sts ? sts : "");
+        snprintf(detail, sizeof detail, "Signature did not match. String to sign used was %.700s",
+                 sts ? sts : "");
         auth_failed(r, version, detail);
         goto out;
     }
@@ -523,7 +527,7 @@ static int check_sas(struct emu_req *r, const struct emu_storage_account *a,
     } else {
         const char *sr = qv(q, "sr");
         int wrong_type = op->container == NULL || (op->service == 'b' && strcmp(sr, "c") != 0 &&
-                                                    (strcmp(sr, "b") != 0 || op->blob == NULL));
+                                                   (strcmp(sr, "b") != 0 || op->blob == NULL));
         if (wrong_type) {
             emu_storage_error(r, version, 403, "AuthorizationResourceTypeMismatch",
                               "This request is not authorized to perform this operation using "
@@ -550,8 +554,8 @@ static int check_bearer(struct emu_req *r, const struct emu_storage_account *a,
     struct emu_principal p;
     struct clc_errinfo ei = {0};
     char aud[96];
-    unsigned role = op->service == 'q' ? EMU_ROLE_QUEUE_DATA_CONTRIBUTOR
-                                       : EMU_ROLE_BLOB_DATA_CONTRIBUTOR;
+    unsigned role =
+        op->service == 'q' ? EMU_ROLE_QUEUE_DATA_CONTRIBUTOR : EMU_ROLE_BLOB_DATA_CONTRIBUTOR;
 
     if (r->svc->plain_http) {
         auth_failed(r, version, "Authentication scheme Bearer is not allowed with HTTP.");

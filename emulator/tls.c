@@ -28,7 +28,6 @@
 #include "emulator/emu_internal.h"
 #include "net/civetweb_tls.h"
 
-
 #define CA_DAYS (10 * 365)
 #define SERVER_DAYS 365
 /* A server certificate this close to its end is made anew at start. */

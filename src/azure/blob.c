@@ -63,8 +63,10 @@ static enum clc_err blob_path(const char *container, const char *name, struct cl
     if (rc != CLC_OK)
         return rc;
     if (n == 0 || n > MAX_NAME || name[0] == '/')
-        return clc_errf(ei, CLC_ERR_INVALID, "blob: name empty, over %d bytes or starting "
-                                             "with '/'", MAX_NAME);
+        return clc_errf(ei, CLC_ERR_INVALID,
+                        "blob: name empty, over %d bytes or starting "
+                        "with '/'",
+                        MAX_NAME);
     rc = clc_buf_append_byte(path, '/');
     for (size_t i = 0; i < n && rc == CLC_OK; i++) {
         unsigned char c = (unsigned char)name[i];
@@ -187,8 +189,8 @@ enum clc_err clc_blob_list(struct clc_blob *b, const char *container, const char
         snprintf(maxs, sizeof maxs, "%d", maxresults);
         qp[nq++] = (struct clc_storage_param){"maxresults", maxs};
     }
-    struct clc_storage_call c = {.method = "GET", .path = path.data, .query = qp, .nquery = nq,
-                                 .idempotent = 1};
+    struct clc_storage_call c = {
+        .method = "GET", .path = path.data, .query = qp, .nquery = nq, .idempotent = 1};
     rc = clc_storage_send(b->st, &c, &resp, ei);
     if (rc == CLC_OK)
         rc = parse_list(&resp, out, ei);
@@ -272,8 +274,8 @@ enum clc_err clc_blob_create_container(struct clc_blob *b, const char *container
     clc_http_resp_init(&resp);
     rc = container_path(container, &path, ei);
     if (rc == CLC_OK) {
-        struct clc_storage_call c = {.method = "PUT", .path = path.data, .query = qp,
-                                     .nquery = 1, .idempotent = 1};
+        struct clc_storage_call c = {
+            .method = "PUT", .path = path.data, .query = qp, .nquery = 1, .idempotent = 1};
         rc = clc_storage_send(b->st, &c, &resp, ei);
         if (rc == CLC_OK && created)
             *created = 1;
@@ -299,14 +301,14 @@ enum clc_err clc_blob_put(struct clc_blob *b, const char *container, const char 
     rc = blob_path(container, name, &path, ei);
     if (rc == CLC_OK) {
         /* Put Blob replaces the whole blob: repeating it is harmless. */
-        struct clc_storage_call c = {
-            .method = "PUT",
-            .path = path.data,
-            .headers = hdrs,
-            .body = data ? data : "",
-            .body_len = data ? len : 0,
-            .content_type = content_type ? content_type : "application/octet-stream",
-            .idempotent = 1};
+        struct clc_storage_call c = {.method = "PUT",
+                                     .path = path.data,
+                                     .headers = hdrs,
+                                     .body = data ? data : "",
+                                     .body_len = data ? len : 0,
+                                     .content_type =
+                                         content_type ? content_type : "application/octet-stream",
+                                     .idempotent = 1};
         rc = clc_storage_send(b->st, &c, &resp, ei);
     }
     clc_buf_cleanup(&path);

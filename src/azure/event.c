@@ -15,7 +15,7 @@
 #include "core/json.h"
 
 static const char *const reason_names[CLC_EVENT__COUNT] = {
-    "ok",           "too_large",     "bad_base64",   "not_json",  "bad_envelope", "wrong_type",
+    "ok",           "too_large",     "bad_base64",   "not_json",  "bad_envelope",      "wrong_type",
     "wrong_object", "missing_vault", "missing_name", "bad_field", "vault_not_allowed",
 };
 
@@ -36,9 +36,8 @@ struct ctx {
 };
 
 /* Records the reason and the message; returns the error class of reason. */
-__attribute__((format(printf, 3, 4))) static enum clc_err reject(struct ctx *c,
-                                                                  enum clc_event_reason r,
-                                                                  const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static enum clc_err
+reject(struct ctx *c, enum clc_event_reason r, const char *fmt, ...)
 {
     char msg[CLC_ERRINFO_MSG_MAX];
     va_list ap;
@@ -73,8 +72,8 @@ static int put(char *dst, size_t dstlen, const char *s)
 }
 
 /* Envelope string field: required (or optional), string, fits. */
-static enum clc_err env_str(struct ctx *c, const cJSON *o, const char *key, int required,
-                            char *dst, size_t dstlen)
+static enum clc_err env_str(struct ctx *c, const cJSON *o, const char *key, int required, char *dst,
+                            size_t dstlen)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v || cJSON_IsNull(v)) {
@@ -128,8 +127,7 @@ static enum clc_err data_str(struct ctx *c, const cJSON *data, const char *key, 
         return reject(c, CLC_EVENT_BAD_FIELD, "data.%s is a %s, expected a string", key,
                       clc_json_type_name(v));
     if (!put(dst, dstlen, v->valuestring))
-        return reject(c, CLC_EVENT_BAD_FIELD, "data.%s is longer than %zu bytes", key,
-                      dstlen - 1);
+        return reject(c, CLC_EVENT_BAD_FIELD, "data.%s is longer than %zu bytes", key, dstlen - 1);
     *present = dst[0] != '\0';
     return CLC_OK;
 }
@@ -206,8 +204,7 @@ static enum clc_err parse_data(struct ctx *c, const cJSON *data, const struct cl
     if (!present)
         return reject(c, CLC_EVENT_MISSING_VAULT, "data.VaultName is missing or empty");
     if (!chars_ok(ev->vault, 3, 24, 0))
-        return reject(c, CLC_EVENT_BAD_FIELD, "data.VaultName '%s' is not a vault name",
-                      ev->vault);
+        return reject(c, CLC_EVENT_BAD_FIELD, "data.VaultName '%s' is not a vault name", ev->vault);
     rc = data_str(c, data, "ObjectName", ev->name, sizeof ev->name, &present);
     if (rc != CLC_OK)
         return rc;
@@ -319,8 +316,9 @@ static enum clc_err parse_envelope(struct ctx *c, const cJSON *o, const struct c
                 rc = reject(c, CLC_EVENT_BAD_ENVELOPE, "field 'data' is missing");
         }
     } else {
-        return reject(c, CLC_EVENT_BAD_ENVELOPE, "neither an Event Grid event ('eventType') nor "
-                                                 "a CloudEvent ('specversion')");
+        return reject(c, CLC_EVENT_BAD_ENVELOPE,
+                      "neither an Event Grid event ('eventType') nor "
+                      "a CloudEvent ('specversion')");
     }
     if (rc == CLC_OK)
         rc = parse_data(c, data, f, ev);
@@ -368,9 +366,8 @@ out:
 }
 
 enum clc_err clc_event_parse_queue_message(const char *text, size_t len,
-                                           const struct clc_event_filter *f,
-                                           struct clc_event *out, enum clc_event_reason *reason,
-                                           struct clc_errinfo *ei)
+                                           const struct clc_event_filter *f, struct clc_event *out,
+                                           enum clc_event_reason *reason, struct clc_errinfo *ei)
 {
     struct ctx c = {.reason = reason, .ei = ei};
     size_t max = limit_of(f), i = 0;
@@ -385,8 +382,10 @@ enum clc_err clc_event_parse_queue_message(const char *text, size_t len,
         return reject(&c, CLC_EVENT_NOT_JSON, "no input");
     /* base64 is 4/3 of the JSON: bound it before decoding anything. */
     if (len > max / 3 * 4 + 8)
-        return reject(&c, CLC_EVENT_TOO_LARGE, "message of %zu bytes, over the limit for a "
-                                               "%zu byte event", len, max);
+        return reject(&c, CLC_EVENT_TOO_LARGE,
+                      "message of %zu bytes, over the limit for a "
+                      "%zu byte event",
+                      len, max);
     while (i < len && isspace((unsigned char)text[i]))
         i++;
     if (i < len && (text[i] == '{' || text[i] == '['))

@@ -16,16 +16,16 @@ enum clc_event_schema { CLC_EVENT_SCHEMA_EVENTGRID = 0, CLC_EVENT_SCHEMA_CLOUDEV
 
 enum clc_event_reason {
     CLC_EVENT_OK = 0,
-    CLC_EVENT_TOO_LARGE,     /* input over the configured limit */
-    CLC_EVENT_BAD_BASE64,    /* a queue message that is neither JSON nor base64 */
-    CLC_EVENT_NOT_JSON,      /* not (or not only) one JSON value */
-    CLC_EVENT_BAD_ENVELOPE,  /* neither schema, a batch of several, or a missing or
-                                mistyped envelope field (id, type, data, ...) */
-    CLC_EVENT_WRONG_TYPE,    /* an event type outside the accepted set */
-    CLC_EVENT_WRONG_OBJECT,  /* data.ObjectType is not "Certificate" */
-    CLC_EVENT_MISSING_VAULT, /* no data.VaultName */
-    CLC_EVENT_MISSING_NAME,  /* no data.ObjectName */
-    CLC_EVENT_BAD_FIELD,     /* a data field of the wrong type or an invalid name */
+    CLC_EVENT_TOO_LARGE,         /* input over the configured limit */
+    CLC_EVENT_BAD_BASE64,        /* a queue message that is neither JSON nor base64 */
+    CLC_EVENT_NOT_JSON,          /* not (or not only) one JSON value */
+    CLC_EVENT_BAD_ENVELOPE,      /* neither schema, a batch of several, or a missing or
+                                    mistyped envelope field (id, type, data, ...) */
+    CLC_EVENT_WRONG_TYPE,        /* an event type outside the accepted set */
+    CLC_EVENT_WRONG_OBJECT,      /* data.ObjectType is not "Certificate" */
+    CLC_EVENT_MISSING_VAULT,     /* no data.VaultName */
+    CLC_EVENT_MISSING_NAME,      /* no data.ObjectName */
+    CLC_EVENT_BAD_FIELD,         /* a data field of the wrong type or an invalid name */
     CLC_EVENT_VAULT_NOT_ALLOWED, /* a vault not in the configured list */
     CLC_EVENT__COUNT
 };
@@ -47,16 +47,16 @@ struct clc_event_filter {
 struct clc_event {
     enum clc_event_schema schema;
     char id[128];
-    char type[128];          /* "Microsoft.KeyVault.CertificateNearExpiry" */
+    char type[128]; /* "Microsoft.KeyVault.CertificateNearExpiry" */
     char subject[256];
-    char source[512];        /* topic (Event Grid) or source (CloudEvents); may be empty */
-    int64_t time;            /* eventTime / time, Unix seconds; 0 when absent */
-    char vault[64];          /* data.VaultName */
-    char name[128];          /* data.ObjectName */
-    char object_type[32];    /* data.ObjectType, or empty */
-    char version[64];        /* data.Version, or empty */
-    char object_id[512];     /* data.Id (the versioned URL), or empty */
-    int64_t nbf, exp;        /* data.NBF, data.EXP (Unix seconds) */
+    char source[512];     /* topic (Event Grid) or source (CloudEvents); may be empty */
+    int64_t time;         /* eventTime / time, Unix seconds; 0 when absent */
+    char vault[64];       /* data.VaultName */
+    char name[128];       /* data.ObjectName */
+    char object_type[32]; /* data.ObjectType, or empty */
+    char version[64];     /* data.Version, or empty */
+    char object_id[512];  /* data.Id (the versioned URL), or empty */
+    int64_t nbf, exp;     /* data.NBF, data.EXP (Unix seconds) */
     int has_nbf, has_exp;
 };
 
@@ -70,8 +70,7 @@ enum clc_err clc_event_parse(const char *text, size_t len, const struct clc_even
 /* Parses a queue message's text: base64 of the JSON (what Event Grid
  * writes), or the JSON itself (older writers, tools). */
 enum clc_err clc_event_parse_queue_message(const char *text, size_t len,
-                                           const struct clc_event_filter *f,
-                                           struct clc_event *out, enum clc_event_reason *reason,
-                                           struct clc_errinfo *ei);
+                                           const struct clc_event_filter *f, struct clc_event *out,
+                                           enum clc_event_reason *reason, struct clc_errinfo *ei);
 
 #endif

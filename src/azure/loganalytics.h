@@ -19,11 +19,11 @@
 struct clc_la;
 
 struct clc_la_opts {
-    const char *endpoint;        /* data collection endpoint, https://... */
-    const char *dcr_id;          /* data collection rule immutable id (dcr-...) */
-    const char *stream;          /* e.g. "Custom-CertlcRenewal_CL" */
-    const char *api_version;     /* NULL = "2023-01-01" */
-    size_t max_buffered_rows;    /* rows kept while the service is down; 0 = 10000 */
+    const char *endpoint;     /* data collection endpoint, https://... */
+    const char *dcr_id;       /* data collection rule immutable id (dcr-...) */
+    const char *stream;       /* e.g. "Custom-CertlcRenewal_CL" */
+    const char *api_version;  /* NULL = "2023-01-01" */
+    size_t max_buffered_rows; /* rows kept while the service is down; 0 = 10000 */
 };
 
 /* auth is borrowed and must outlive the client. */

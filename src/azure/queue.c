@@ -86,15 +86,17 @@ static enum clc_err meta_headers(const char *const *metadata, struct clc_buf *bu
         if (n == MAX_META)
             return clc_errf(ei, CLC_ERR_LIMIT, "queue: more than %d metadata entries", MAX_META);
         if (!meta_name_ok(metadata[i]))
-            return clc_errf(ei, CLC_ERR_INVALID, "queue: metadata name '%.64s' is not an "
-                                                 "identifier", metadata[i]);
+            return clc_errf(ei, CLC_ERR_INVALID,
+                            "queue: metadata name '%.64s' is not an "
+                            "identifier",
+                            metadata[i]);
         if (!meta_value_ok(metadata[i + 1]))
-            return clc_errf(ei, CLC_ERR_INVALID, "queue: metadata '%.64s' value must be "
-                                                 "printable ASCII without outer spaces",
+            return clc_errf(ei, CLC_ERR_INVALID,
+                            "queue: metadata '%.64s' value must be "
+                            "printable ASCII without outer spaces",
                             metadata[i]);
         clc_buf_init(&bufs[n], MAX_META_VALUE + 256);
-        if (clc_buf_appendf(&bufs[n], "x-ms-meta-%s: %s", metadata[i], metadata[i + 1]) !=
-            CLC_OK)
+        if (clc_buf_appendf(&bufs[n], "x-ms-meta-%s: %s", metadata[i], metadata[i + 1]) != CLC_OK)
             return CLC_ERR_NOMEM;
         lines[n] = bufs[n].data;
         n++;
@@ -109,8 +111,7 @@ static void meta_bufs_cleanup(struct clc_buf *bufs)
         clc_buf_cleanup(&bufs[i]);
 }
 
-static enum clc_err queue_path(const char *queue, char *out, size_t outlen,
-                               struct clc_errinfo *ei)
+static enum clc_err queue_path(const char *queue, char *out, size_t outlen, struct clc_errinfo *ei)
 {
     enum clc_err rc = clc_queue_check_name(queue, ei);
     if (rc == CLC_OK)
@@ -136,8 +137,7 @@ enum clc_err clc_queue_create(struct clc_queue *q, const char *queue, const char
     if (rc != CLC_OK)
         goto out;
     /* Create is idempotent on the service (204 when it exists alike). */
-    struct clc_storage_call c = {.method = "PUT", .path = path, .headers = lines,
-                                 .idempotent = 1};
+    struct clc_storage_call c = {.method = "PUT", .path = path, .headers = lines, .idempotent = 1};
     rc = clc_storage_send(q->st, &c, &resp, ei);
     if (rc == CLC_OK && created)
         *created = resp.status == 201;
@@ -202,15 +202,17 @@ enum clc_err clc_queue_get_metadata(struct clc_queue *q, const char *queue,
     rc = queue_path(queue, path, sizeof path, ei);
     if (rc != CLC_OK)
         goto out;
-    struct clc_storage_call c = {.method = "GET", .path = path, .query = qp, .nquery = 1,
-                                 .idempotent = 1};
+    struct clc_storage_call c = {
+        .method = "GET", .path = path, .query = qp, .nquery = 1, .idempotent = 1};
     rc = clc_storage_send(q->st, &c, &resp, ei);
     if (rc != CLC_OK)
         goto out;
     if (parse_count(clc_http_resp_header(&resp, "x-ms-approximate-messages-count"),
                     &out->approximate_count) != CLC_OK) {
-        rc = clc_errf(ei, CLC_ERR_PARSE, "queue: metadata of '%s' without a valid "
-                                         "x-ms-approximate-messages-count", queue);
+        rc = clc_errf(ei, CLC_ERR_PARSE,
+                      "queue: metadata of '%s' without a valid "
+                      "x-ms-approximate-messages-count",
+                      queue);
         goto out;
     }
     out->meta = calloc(CLC_HTTP_MAX_HEADERS, sizeof *out->meta);
@@ -254,8 +256,12 @@ enum clc_err clc_queue_set_metadata(struct clc_queue *q, const char *queue,
         rc = meta_headers(metadata, bufs, lines, ei);
     if (rc == CLC_OK) {
         /* Replaces the whole set: repeating it gives the same state. */
-        struct clc_storage_call c = {.method = "PUT", .path = path, .query = qp, .nquery = 1,
-                                     .headers = lines, .idempotent = 1};
+        struct clc_storage_call c = {.method = "PUT",
+                                     .path = path,
+                                     .query = qp,
+                                     .nquery = 1,
+                                     .headers = lines,
+                                     .idempotent = 1};
         rc = clc_storage_send(q->st, &c, &resp, ei);
     }
     meta_bufs_cleanup(bufs);
@@ -346,8 +352,8 @@ enum clc_err clc_queue_list(struct clc_queue *q, const char *prefix, const char 
         snprintf(maxs, sizeof maxs, "%d", maxresults);
         qp[nq++] = (struct clc_storage_param){"maxresults", maxs};
     }
-    struct clc_storage_call c = {.method = "GET", .path = "", .query = qp, .nquery = nq,
-                                 .idempotent = 1};
+    struct clc_storage_call c = {
+        .method = "GET", .path = "", .query = qp, .nquery = nq, .idempotent = 1};
     rc = clc_storage_send(q->st, &c, &resp, ei);
     if (rc == CLC_OK)
         rc = parse_list(&resp, out, ei);

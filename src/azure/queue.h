@@ -71,11 +71,11 @@ enum clc_err clc_queue_list(struct clc_queue *q, const char *prefix, const char 
 struct clc_queue_msg {
     char id[CLC_QUEUE_ID_MAX];
     char pop_receipt[CLC_QUEUE_RECEIPT_MAX]; /* empty after peek */
-    int64_t insertion_time;  /* Unix seconds */
-    int64_t expiration_time; /* INT64_MAX when it never expires */
-    int64_t next_visible;    /* 0 after peek */
-    int64_t dequeue_count;   /* 0 in a put answer */
-    char *text;              /* owned; NULL in a put answer */
+    int64_t insertion_time;                  /* Unix seconds */
+    int64_t expiration_time;                 /* INT64_MAX when it never expires */
+    int64_t next_visible;                    /* 0 after peek */
+    int64_t dequeue_count;                   /* 0 in a put answer */
+    char *text;                              /* owned; NULL in a put answer */
     size_t text_len;
 };
 void clc_queue_msg_cleanup(struct clc_queue_msg *m);
@@ -133,8 +133,7 @@ void clc_queue_lease_cleanup(struct clc_queue_lease *l);
 /* Takes one message for visibility_s seconds. *got = 0 when the queue is
  * empty (lease untouched). */
 enum clc_err clc_queue_lease_take(struct clc_queue *q, const char *queue, int64_t visibility_s,
-                                  struct clc_queue_lease *lease, int *got,
-                                  struct clc_errinfo *ei);
+                                  struct clc_queue_lease *lease, int *got, struct clc_errinfo *ei);
 /* Keeps the message hidden visibility_s more seconds from now; the content
  * stays. CLC_ERR_CONFLICT when the lease was lost. */
 enum clc_err clc_queue_lease_extend(struct clc_queue *q, struct clc_queue_lease *lease,

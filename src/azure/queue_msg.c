@@ -63,8 +63,8 @@ static enum clc_err parse_time(const char *v, int64_t *out, const char *what,
  * put answers carry no text, peek answers no pop receipt. */
 enum want { W_PUT, W_GET, W_PEEK };
 
-static enum clc_err parse_msg(const struct clc_xml *x, const struct clc_xml_node *n,
-                              enum want w, struct clc_queue_msg *m, struct clc_errinfo *ei)
+static enum clc_err parse_msg(const struct clc_xml *x, const struct clc_xml_node *n, enum want w,
+                              struct clc_queue_msg *m, struct clc_errinfo *ei)
 {
     const char *id = clc_xml_child_text(x, n, "MessageId");
     const char *ins = clc_xml_child_text(x, n, "InsertionTime");
@@ -76,14 +76,17 @@ static enum clc_err parse_msg(const struct clc_xml *x, const struct clc_xml_node
     enum clc_err rc = CLC_OK;
 
     if (!id || !ins || !exp)
-        return clc_errf(ei, CLC_ERR_PARSE, "queue: message without MessageId, InsertionTime "
-                                           "or ExpirationTime");
+        return clc_errf(ei, CLC_ERR_PARSE,
+                        "queue: message without MessageId, InsertionTime "
+                        "or ExpirationTime");
     if (w != W_PEEK && (!pr || !nv))
-        return clc_errf(ei, CLC_ERR_PARSE, "queue: message without PopReceipt or "
-                                           "TimeNextVisible");
+        return clc_errf(ei, CLC_ERR_PARSE,
+                        "queue: message without PopReceipt or "
+                        "TimeNextVisible");
     if (w != W_PUT && (!text || !dc))
-        return clc_errf(ei, CLC_ERR_PARSE, "queue: message without MessageText or "
-                                           "DequeueCount");
+        return clc_errf(ei, CLC_ERR_PARSE,
+                        "queue: message without MessageText or "
+                        "DequeueCount");
     rc = copy_field(id, m->id, sizeof m->id, "MessageId", ei);
     if (rc == CLC_OK)
         rc = parse_time(ins, &m->insertion_time, "InsertionTime", ei);
@@ -135,8 +138,8 @@ static enum clc_err parse_msgs(const struct clc_http_resp *resp, enum want w, si
     for (it = clc_xml_child(x, root, "QueueMessage"); it; it = clc_xml_next(x, it))
         count++;
     if (count > max) {
-        rc = clc_errf(ei, CLC_ERR_PARSE, "queue: %zu messages in the answer, asked for %zu",
-                      count, max);
+        rc = clc_errf(ei, CLC_ERR_PARSE, "queue: %zu messages in the answer, asked for %zu", count,
+                      max);
         goto out;
     }
     if (count == 0)
@@ -156,8 +159,7 @@ out:
     return rc;
 }
 
-static enum clc_err msgs_path(const char *queue, char *out, size_t outlen,
-                              struct clc_errinfo *ei)
+static enum clc_err msgs_path(const char *queue, char *out, size_t outlen, struct clc_errinfo *ei)
 {
     enum clc_err rc = clc_queue_check_name(queue, ei);
     if (rc == CLC_OK)
@@ -180,8 +182,9 @@ static enum clc_err msg_path(const char *queue, const char *id, char *out, size_
         char c = id[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-' || c == '_'))
-            return clc_errf(ei, CLC_ERR_INVALID, "queue: message id has a character outside "
-                                                 "[A-Za-z0-9_-]");
+            return clc_errf(ei, CLC_ERR_INVALID,
+                            "queue: message id has a character outside "
+                            "[A-Za-z0-9_-]");
     }
     snprintf(out, outlen, "/%s/messages/%s", queue, id);
     return CLC_OK;
@@ -203,8 +206,10 @@ static enum clc_err message_body(const char *text, size_t len, struct clc_buf *b
     if (!text && len > 0)
         return clc_errf(ei, CLC_ERR_INVALID, "queue: message text missing");
     if (len > CLC_QUEUE_MAX_TEXT)
-        return clc_errf(ei, CLC_ERR_LIMIT, "queue: message text of %zu bytes is over the "
-                                           "%d byte limit", len, CLC_QUEUE_MAX_TEXT);
+        return clc_errf(ei, CLC_ERR_LIMIT,
+                        "queue: message text of %zu bytes is over the "
+                        "%d byte limit",
+                        len, CLC_QUEUE_MAX_TEXT);
     rc = clc_buf_append_str(body, "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
                                   "<QueueMessage><MessageText>");
     if (rc == CLC_OK && len > 0)
@@ -254,8 +259,9 @@ enum clc_err clc_queue_put(struct clc_queue *q, const char *queue, const char *t
         rc = check_seconds(ttl_s, 0, INT32_MAX, "messagettl", ei);
     /* The service refuses a message that would expire before it shows. */
     if (rc == CLC_OK && ttl_s > 0 && visibility_s >= ttl_s)
-        rc = clc_errf(ei, CLC_ERR_INVALID, "queue: visibilitytimeout must be less than "
-                                           "messagettl");
+        rc = clc_errf(ei, CLC_ERR_INVALID,
+                      "queue: visibilitytimeout must be less than "
+                      "messagettl");
     if (rc == CLC_OK)
         rc = message_body(text, len, &body, ei);
     if (rc != CLC_OK)
@@ -268,9 +274,14 @@ enum clc_err clc_queue_put(struct clc_queue *q, const char *queue, const char *t
         snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_s);
         qp[nq++] = (struct clc_storage_param){"messagettl", ttl};
     }
-    struct clc_storage_call c = {.method = "POST", .path = path, .query = qp, .nquery = nq,
-                                 .body = body.data, .body_len = body.len,
-                                 .content_type = "application/xml", .idempotent = 0};
+    struct clc_storage_call c = {.method = "POST",
+                                 .path = path,
+                                 .query = qp,
+                                 .nquery = nq,
+                                 .body = body.data,
+                                 .body_len = body.len,
+                                 .content_type = "application/xml",
+                                 .idempotent = 0};
     rc = clc_storage_send(q->st, &c, &resp, ei);
     if (rc == CLC_OK && out) {
         rc = parse_msgs(&resp, W_PUT, 1, &got, ei);
@@ -288,9 +299,8 @@ out:
     return rc;
 }
 
-static enum clc_err get_or_peek(struct clc_queue *q, const char *queue, int n,
-                                int64_t visibility_s, int peek, struct clc_queue_msgs *out,
-                                struct clc_errinfo *ei)
+static enum clc_err get_or_peek(struct clc_queue *q, const char *queue, int n, int64_t visibility_s,
+                                int peek, struct clc_queue_msgs *out, struct clc_errinfo *ei)
 {
     struct clc_storage_param qp[2];
     size_t nq = 0;
@@ -317,8 +327,8 @@ static enum clc_err get_or_peek(struct clc_queue *q, const char *queue, int n,
     }
     /* Get hides what it returns: repeating it after a lost answer would
      * hide more. Peek has no effect and may be repeated. */
-    struct clc_storage_call c = {.method = "GET", .path = path, .query = qp, .nquery = nq,
-                                 .idempotent = peek};
+    struct clc_storage_call c = {
+        .method = "GET", .path = path, .query = qp, .nquery = nq, .idempotent = peek};
     rc = clc_storage_send(q->st, &c, &resp, ei);
     if (rc == CLC_OK)
         rc = parse_msgs(&resp, peek ? W_PEEK : W_GET, (size_t)n, out, ei);
@@ -369,8 +379,8 @@ enum clc_err clc_queue_delete_message(struct clc_queue *q, const char *queue, co
         struct clc_storage_param qp[] = {{"popreceipt", pop_receipt}};
         /* Repeatable: a retry after a lost answer at worst reports the
          * lease lost, and the message is gone either way. */
-        struct clc_storage_call c = {.method = "DELETE", .path = path, .query = qp,
-                                     .nquery = 1, .idempotent = 1};
+        struct clc_storage_call c = {
+            .method = "DELETE", .path = path, .query = qp, .nquery = 1, .idempotent = 1};
         rc = lease_error(clc_storage_send(q->st, &c, &resp, ei), ei);
     }
     clc_http_resp_cleanup(&resp);
@@ -417,7 +427,10 @@ enum clc_err clc_queue_update(struct clc_queue *q, const char *queue, struct clc
     snprintf(vis, sizeof vis, "%lld", (long long)visibility_s);
     struct clc_storage_param qp[] = {{"popreceipt", m->pop_receipt}, {"visibilitytimeout", vis}};
     /* Not repeatable: the first try, if it landed, spent the receipt. */
-    struct clc_storage_call c = {.method = "PUT", .path = path, .query = qp, .nquery = 2,
+    struct clc_storage_call c = {.method = "PUT",
+                                 .path = path,
+                                 .query = qp,
+                                 .nquery = 2,
                                  .body = text ? body.data : NULL,
                                  .body_len = text ? body.len : 0,
                                  .content_type = text ? "application/xml" : NULL,
@@ -428,8 +441,9 @@ enum clc_err clc_queue_update(struct clc_queue *q, const char *queue, struct clc
     pr = clc_http_resp_header(&resp, "x-ms-popreceipt");
     nv = clc_http_resp_header(&resp, "x-ms-time-next-visible");
     if (!pr || !nv) {
-        rc = clc_errf(ei, CLC_ERR_PARSE, "queue: update answer without x-ms-popreceipt or "
-                                         "x-ms-time-next-visible");
+        rc = clc_errf(ei, CLC_ERR_PARSE,
+                      "queue: update answer without x-ms-popreceipt or "
+                      "x-ms-time-next-visible");
         goto out;
     }
     rc = copy_field(pr, receipt, sizeof receipt, "x-ms-popreceipt", ei);
@@ -479,8 +493,7 @@ void clc_queue_lease_cleanup(struct clc_queue_lease *l)
 }
 
 enum clc_err clc_queue_lease_take(struct clc_queue *q, const char *queue, int64_t visibility_s,
-                                  struct clc_queue_lease *lease, int *got,
-                                  struct clc_errinfo *ei)
+                                  struct clc_queue_lease *lease, int *got, struct clc_errinfo *ei)
 {
     struct clc_queue_msgs msgs = {0};
     enum clc_err rc = CLC_OK;

@@ -59,14 +59,15 @@ static enum clc_err parse_endpoint(struct clc_storage *s, const char *endpoint,
     if (curl_url_set(u, CURLUPART_URL, endpoint, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)) {
-        rc = clc_errf(ei, CLC_ERR_CONFIG, "storage: endpoint '%s' is not an http(s) URL",
-                      endpoint);
+        rc = clc_errf(ei, CLC_ERR_CONFIG, "storage: endpoint '%s' is not an http(s) URL", endpoint);
         goto out;
     }
     if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
         curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK) {
-        rc = clc_errf(ei, CLC_ERR_CONFIG, "storage: endpoint '%s' must not have a query or "
-                                          "fragment (give a SAS as a credential)", endpoint);
+        rc = clc_errf(ei, CLC_ERR_CONFIG,
+                      "storage: endpoint '%s' must not have a query or "
+                      "fragment (give a SAS as a credential)",
+                      endpoint);
         goto out;
     }
     if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
@@ -115,8 +116,8 @@ enum clc_err clc_storage_new(const struct clc_storage_opts *o, struct clc_storag
         s->clock = *o->clock;
         s->has_clock = 1;
     }
-    s->version = strdup(o->api_version && *o->api_version ? o->api_version
-                                                          : CLC_STORAGE_API_VERSION);
+    s->version =
+        strdup(o->api_version && *o->api_version ? o->api_version : CLC_STORAGE_API_VERSION);
     if (!s->version) {
         rc = CLC_ERR_NOMEM;
         goto out;
@@ -151,8 +152,7 @@ static enum clc_err build_url(const struct clc_storage *s, const struct clc_stor
     char sep = '?';
 
     if (rc == CLC_OK)
-        rc = clc_buf_append_str(url, c->path && *c->path ? c->path
-                                                        : (*s->base_path ? "" : "/"));
+        rc = clc_buf_append_str(url, c->path && *c->path ? c->path : (*s->base_path ? "" : "/"));
     for (size_t i = 0; i < c->nquery && rc == CLC_OK; i++) {
         rc = clc_buf_appendf(url, "%c%s=", sep, c->query[i].name);
         if (rc == CLC_OK)
@@ -163,8 +163,9 @@ static enum clc_err build_url(const struct clc_storage *s, const struct clc_stor
         const struct clc_secret *sas = clc_storage_cred_sas_token(s->cred);
         /* A SAS is a bearer credential: same rule as for tokens. */
         if (!clc_http_bearer_allowed(clc_buf_str(url)))
-            return clc_errf(ei, CLC_ERR_INVALID, "storage: refusing to send a SAS over plain "
-                                                 "http to a remote host");
+            return clc_errf(ei, CLC_ERR_INVALID,
+                            "storage: refusing to send a SAS over plain "
+                            "http to a remote host");
         rc = clc_buf_append_byte(url, sep);
         if (rc == CLC_OK)
             rc = clc_buf_append(url, clc_secret_reveal(sas), clc_secret_len(sas));
@@ -201,8 +202,8 @@ static void next_request_id(struct clc_storage *s, char out[37])
 }
 
 /* Fills ei from a non-2xx answer; returns the error to report. */
-static enum clc_err map_error(const struct clc_http_resp *r, const char *method,
-                              const char *path, struct clc_errinfo *ei)
+static enum clc_err map_error(const struct clc_http_resp *r, const char *method, const char *path,
+                              struct clc_errinfo *ei)
 {
     const char *code = clc_http_resp_header(r, "x-ms-error-code");
     const char *rid = clc_http_resp_header(r, "x-ms-request-id");
@@ -230,8 +231,8 @@ static enum clc_err map_error(const struct clc_http_resp *r, const char *method,
     }
     if (code && strcmp(code, "AuthenticationFailed") == 0)
         e = CLC_ERR_AUTH;
-    else if (code && (strcmp(code, "MessageTooLarge") == 0 ||
-                      strcmp(code, "RequestBodyTooLarge") == 0))
+    else if (code &&
+             (strcmp(code, "MessageTooLarge") == 0 || strcmp(code, "RequestBodyTooLarge") == 0))
         e = CLC_ERR_LIMIT;
     if (e == CLC_OK)
         e = CLC_ERR_HTTP;

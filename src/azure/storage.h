@@ -35,11 +35,11 @@ struct clc_storage_call {
     const char *path;                      /* after the endpoint, percent-encoded: "/q/messages" */
     const struct clc_storage_param *query; /* decoded values; encoded here */
     size_t nquery;
-    const char *const *headers;            /* extra "Name: value" lines, NULL-terminated */
+    const char *const *headers; /* extra "Name: value" lines, NULL-terminated */
     const char *body;
     size_t body_len;
-    const char *content_type;              /* with a body */
-    int idempotent;                        /* 1 = may be retried */
+    const char *content_type; /* with a body */
+    int idempotent;           /* 1 = may be retried */
 };
 
 /* Sends one call. CLC_OK only for a 2xx answer; otherwise the error

@@ -19,11 +19,11 @@
 
 struct clc_storage_cred {
     enum clc_storage_auth_kind kind;
-    char *account;             /* shared key */
-    struct clc_secret *key;    /* shared key: decoded bytes */
-    struct clc_secret *sas;    /* SAS token without '?' */
-    struct clc_auth *auth;     /* bearer, borrowed */
-    char *scope;               /* bearer */
+    char *account;          /* shared key */
+    struct clc_secret *key; /* shared key: decoded bytes */
+    struct clc_secret *sas; /* SAS token without '?' */
+    struct clc_auth *auth;  /* bearer, borrowed */
+    char *scope;            /* bearer */
 };
 
 /* Account names: 3-24 lower-case letters and digits on Azure; the emulators
@@ -55,8 +55,7 @@ enum clc_err clc_storage_cred_shared_key(const char *account, const struct clc_s
     if (clc_b64_decode(clc_secret_reveal(key_b64), clc_secret_len(key_b64), &raw, &rawlen) !=
             CLC_OK ||
         rawlen == 0) {
-        rc = clc_errf(ei, CLC_ERR_INVALID, "storage: account key for '%s' is not base64",
-                      account);
+        rc = clc_errf(ei, CLC_ERR_INVALID, "storage: account key for '%s' is not base64", account);
         goto out;
     }
     c = calloc(1, sizeof *c);
@@ -101,8 +100,9 @@ enum clc_err clc_storage_cred_sas(const struct clc_secret *sas, struct clc_stora
         return clc_errf(ei, CLC_ERR_INVALID, "storage: SAS token has no 'sig' parameter");
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)t[i] <= ' ' || t[i] == '#' || (unsigned char)t[i] >= 0x7f)
-            return clc_errf(ei, CLC_ERR_INVALID, "storage: SAS token contains a character "
-                                                 "that cannot go in a query string");
+            return clc_errf(ei, CLC_ERR_INVALID,
+                            "storage: SAS token contains a character "
+                            "that cannot go in a query string");
     c = calloc(1, sizeof *c);
     if (!c)
         return CLC_ERR_NOMEM;
@@ -329,10 +329,17 @@ enum clc_err clc_storage_string_to_sign(const char *account,
                                         struct clc_buf *out, struct clc_errinfo *ei)
 {
     /* Order fixed by the spec; Date is left empty when x-ms-date is sent. */
-    static const char *const std[] = {"Content-Encoding", "Content-Language", NULL,
-                                      "Content-MD5",      "Content-Type",     "Date",
-                                      "If-Modified-Since", "If-Match",        "If-None-Match",
-                                      "If-Unmodified-Since", "Range"};
+    static const char *const std[] = {"Content-Encoding",
+                                      "Content-Language",
+                                      NULL,
+                                      "Content-MD5",
+                                      "Content-Type",
+                                      "Date",
+                                      "If-Modified-Since",
+                                      "If-Match",
+                                      "If-None-Match",
+                                      "If-Unmodified-Since",
+                                      "Range"};
     enum clc_err rc = CLC_OK;
     int has_xms_date = find_header(in->headers, "x-ms-date") != NULL;
 
@@ -362,8 +369,7 @@ enum clc_err clc_storage_string_to_sign(const char *account,
 }
 
 /* base64(HMAC-SHA256(key, msg)) into out (NUL-terminated). */
-static enum clc_err hmac_b64(const struct clc_secret *key, const char *msg, size_t len,
-                             char **out)
+static enum clc_err hmac_b64(const struct clc_secret *key, const char *msg, size_t len, char **out)
 {
     unsigned char mac[CLC_HMAC_SHA256_LEN];
     enum clc_err rc;
@@ -378,8 +384,7 @@ static enum clc_err hmac_b64(const struct clc_secret *key, const char *msg, size
 
 enum clc_err clc_storage_shared_key_auth(const struct clc_storage_cred *c,
                                          const struct clc_storage_sign_input *in,
-                                         struct clc_secret **authorization,
-                                         struct clc_errinfo *ei)
+                                         struct clc_secret **authorization, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     struct clc_buf sts, val;
@@ -448,8 +453,9 @@ static enum clc_err sas_check(const struct clc_storage_cred *key,
     if (!sas_field_ok(o->permissions) || !sas_field_ok(o->ip) || !sas_field_ok(o->protocol) ||
         !sas_field_ok(o->version) || !sas_field_ok(o->services) ||
         !sas_field_ok(o->resource_types) || !sas_field_ok(o->identifier))
-        return clc_errf(ei, CLC_ERR_INVALID, "storage: SAS field contains '&', '=', '#' or a "
-                                             "line break");
+        return clc_errf(ei, CLC_ERR_INVALID,
+                        "storage: SAS field contains '&', '=', '#' or a "
+                        "line break");
     sc->st[0] = '\0';
     if (o->start > 0 && clc_time_fmt_iso8601(o->start, sc->st) != CLC_OK)
         return clc_errf(ei, CLC_ERR_INVALID, "storage: SAS start time out of range");
@@ -494,13 +500,14 @@ enum clc_err clc_storage_sas_account(const struct clc_storage_cred *key,
     if (rc != CLC_OK)
         goto out;
     if (!o->services || !*o->services || !o->resource_types || !*o->resource_types) {
-        rc = clc_errf(ei, CLC_ERR_INVALID, "storage: account SAS needs services and resource "
-                                           "types");
+        rc = clc_errf(ei, CLC_ERR_INVALID,
+                      "storage: account SAS needs services and resource "
+                      "types");
         goto out;
     }
-    rc = clc_buf_appendf(&sts, "%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n", key->account,
-                         o->permissions, o->services, o->resource_types, sc.st, sc.se, nz(o->ip),
-                         nz(o->protocol), sc.sv);
+    rc = clc_buf_appendf(&sts, "%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n", key->account, o->permissions,
+                         o->services, o->resource_types, sc.st, sc.se, nz(o->ip), nz(o->protocol),
+                         sc.sv);
     /* From 2020-12-06 the encryption scope (unused here: empty) is signed. */
     if (rc == CLC_OK && strcmp(sc.sv, "2020-12-06") >= 0)
         rc = clc_buf_append_byte(&sts, '\n');
@@ -529,8 +536,8 @@ out:
 }
 
 enum clc_err clc_storage_sas_queue(const struct clc_storage_cred *key, const char *queue,
-                                   const struct clc_storage_sas_opts *o,
-                                   struct clc_secret **token, struct clc_errinfo *ei)
+                                   const struct clc_storage_sas_opts *o, struct clc_secret **token,
+                                   struct clc_errinfo *ei)
 {
     struct sas_common sc;
     struct clc_buf sts, q;
@@ -546,9 +553,9 @@ enum clc_err clc_storage_sas_queue(const struct clc_storage_cred *key, const cha
         rc = clc_errf(ei, CLC_ERR_INVALID, "storage: queue SAS needs a queue name");
         goto out;
     }
-    rc = clc_buf_appendf(&sts, "%s\n%s\n%s\n/queue/%s/%s\n%s\n%s\n%s\n%s", o->permissions,
-                         sc.st, sc.se, key->account, queue, nz(o->identifier), nz(o->ip),
-                         nz(o->protocol), sc.sv);
+    rc = clc_buf_appendf(&sts, "%s\n%s\n%s\n/queue/%s/%s\n%s\n%s\n%s\n%s", o->permissions, sc.st,
+                         sc.se, key->account, queue, nz(o->identifier), nz(o->ip), nz(o->protocol),
+                         sc.sv);
     if (rc == CLC_OK)
         rc = add_param(&q, "sv", sc.sv);
     if (rc == CLC_OK)

@@ -15,11 +15,7 @@
 #define CLC_STORAGE_API_VERSION "2021-12-02"
 #define CLC_STORAGE_SCOPE "https://storage.azure.com/.default"
 
-enum clc_storage_auth_kind {
-    CLC_STORAGE_SHARED_KEY = 0,
-    CLC_STORAGE_SAS,
-    CLC_STORAGE_BEARER
-};
+enum clc_storage_auth_kind { CLC_STORAGE_SHARED_KEY = 0, CLC_STORAGE_SAS, CLC_STORAGE_BEARER };
 
 /* Immutable once made (the bearer kind borrows a thread-safe clc_auth), so
  * one credential may serve several clients on several threads. */
@@ -57,11 +53,11 @@ struct clc_storage_param {
 /* What Shared Key signs about one request. */
 struct clc_storage_sign_input {
     const char *method;
-    const char *path;                     /* URI path as sent (percent-encoded), "/..." */
+    const char *path;                      /* URI path as sent (percent-encoded), "/..." */
     const struct clc_storage_param *query; /* in any order */
     size_t nquery;
-    const char *const *headers;           /* every "Name: value" line sent, NULL-terminated */
-    size_t content_length;                /* body bytes; 0 signs as "" */
+    const char *const *headers; /* every "Name: value" line sent, NULL-terminated */
+    size_t content_length;      /* body bytes; 0 signs as "" */
 };
 
 /* The Shared Key string-to-sign for account (x-ms-version >= 2015-02-21).
@@ -74,13 +70,12 @@ enum clc_err clc_storage_string_to_sign(const char *account,
  * credential, as a new secret (it authorises a replay for 15 minutes). */
 enum clc_err clc_storage_shared_key_auth(const struct clc_storage_cred *c,
                                          const struct clc_storage_sign_input *in,
-                                         struct clc_secret **authorization,
-                                         struct clc_errinfo *ei);
+                                         struct clc_secret **authorization, struct clc_errinfo *ei);
 
 /* SAS generation with a Shared Key credential. Times are Unix seconds
  * (start 0 = omitted); optional strings NULL = omitted. */
 struct clc_storage_sas_opts {
-    const char *permissions;    /* account: "rwdlacup" subset; queue: "raup" subset */
+    const char *permissions; /* account: "rwdlacup" subset; queue: "raup" subset */
     int64_t start;
     int64_t expiry;             /* required */
     const char *ip;             /* "1.2.3.4" or "1.2.3.4-1.2.3.9" */
@@ -97,7 +92,7 @@ enum clc_err clc_storage_sas_account(const struct clc_storage_cred *key,
                                      struct clc_secret **token, struct clc_errinfo *ei);
 /* Service SAS for one queue. */
 enum clc_err clc_storage_sas_queue(const struct clc_storage_cred *key, const char *queue,
-                                   const struct clc_storage_sas_opts *o,
-                                   struct clc_secret **token, struct clc_errinfo *ei);
+                                   const struct clc_storage_sas_opts *o, struct clc_secret **token,
+                                   struct clc_errinfo *ei);
 
 #endif

@@ -12,10 +12,10 @@
 #define CLC_XML_MAX_DEPTH 16
 
 struct clc_xml_node {
-    char *name;         /* element name */
-    char *text;         /* character data directly inside, entities decoded */
+    char *name; /* element name */
+    char *text; /* character data directly inside, entities decoded */
     size_t text_len;
-    int first_child;    /* node indexes; -1 = none */
+    int first_child; /* node indexes; -1 = none */
     int next_sibling;
 };
 

@@ -56,8 +56,8 @@ static enum clc_err get(struct clc_ca *ca, const char *path, struct clc_ca_http_
 
 /* The request's status page answered instead of a certificate. */
 static enum clc_err from_status_page(struct clc_ca *ca, const char *id,
-                                     const struct clc_ca_http_resp *resp,
-                                     struct clc_ca_result *res, struct clc_errinfo *ei)
+                                     const struct clc_ca_http_resp *resp, struct clc_ca_result *res,
+                                     struct clc_errinfo *ei)
 {
     struct clc_adcs_disp d;
 
@@ -202,8 +202,8 @@ static enum clc_err adcs_submit(struct clc_ca *ca, const struct clc_ca_req *req,
     }
     rc = make_url(ca, "certfnsh.asp", url, sizeof url, ei);
     if (rc == CLC_OK)
-        rc = clc_ca_http_do(ca->http, "POST", url, "application/x-www-form-urlencoded",
-                            form.data, form.len, &resp, ei);
+        rc = clc_ca_http_do(ca->http, "POST", url, "application/x-www-form-urlencoded", form.data,
+                            form.len, &resp, ei);
     if (rc != CLC_OK)
         goto out;
     if (resp.status != 200) {
@@ -269,8 +269,7 @@ static enum clc_err adcs_fetch(struct clc_ca *ca, const struct clc_ca_req *req, 
     return fetch_issued(ca, req, id, res, ei);
 }
 
-static enum clc_err adcs_cacerts(struct clc_ca *ca, STACK_OF(X509) **out,
-                                 struct clc_errinfo *ei)
+static enum clc_err adcs_cacerts(struct clc_ca *ca, STACK_OF(X509) * *out, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     struct clc_ca_http_resp resp;

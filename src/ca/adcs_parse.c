@@ -36,7 +36,7 @@ static const char *copy_text(const char *p, const char *end, const char *stops, 
     static const struct {
         const char *ent;
         char c;
-    } ents[] = {{"&quot;", '"'}, {"&amp;", '&'}, {"&lt;", '<'},    {"&gt;", '>'},
+    } ents[] = {{"&quot;", '"'}, {"&amp;", '&'}, {"&lt;", '<'},   {"&gt;", '>'},
                 {"&#39;", '\''}, {"&#34;", '"'}, {"&nbsp;", ' '}, {"&apos;", '\''}};
     size_t o = strlen(dst);
     int space = o > 0 && dst[o - 1] == ' ';
@@ -251,7 +251,8 @@ void clc_adcs_parse_status_page(const char *html, size_t len, struct clc_adcs_di
     }
     label_value(html, len, "Disposition message:", d->message, sizeof d->message);
     label_value(html, len, "LastStatus:", last, sizeof last);
-    if (label_value(html, len, "Disposition:", disp, sizeof disp) && isdigit((unsigned char)disp[0]))
+    if (label_value(html, len, "Disposition:", disp, sizeof disp) &&
+        isdigit((unsigned char)disp[0]))
         num = strtol(disp, NULL, 10);
     find_hresult(last, strlen(last), d->code, sizeof d->code);
     if (!d->code[0])

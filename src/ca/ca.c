@@ -61,10 +61,14 @@ void clc_ca_result_cleanup(struct clc_ca_result *r)
 const char *clc_ca_disposition_name(enum clc_ca_disposition d)
 {
     switch (d) {
-    case CLC_CA_ISSUED: return "issued";
-    case CLC_CA_PENDING: return "pending";
-    case CLC_CA_DENIED: return "denied";
-    case CLC_CA_ERROR: return "error";
+    case CLC_CA_ISSUED:
+        return "issued";
+    case CLC_CA_PENDING:
+        return "pending";
+    case CLC_CA_DENIED:
+        return "denied";
+    case CLC_CA_ERROR:
+        return "error";
     }
     return "error";
 }
@@ -162,9 +166,9 @@ static enum clc_err opt_strv(const struct clc_config *cfg, const char *name, con
     if (!arr)
         return CLC_OK;
     if (!cJSON_IsArray(arr))
-        return clc_errf(ei, CLC_ERR_CONFIG, "config key '%s': expected an array of strings",
-                        path);
-    cJSON_ArrayForEach(it, arr) {
+        return clc_errf(ei, CLC_ERR_CONFIG, "config key '%s': expected an array of strings", path);
+    cJSON_ArrayForEach(it, arr)
+    {
         if (!cJSON_IsString(it) || !it->valuestring || !it->valuestring[0])
             return clc_errf(ei, CLC_ERR_CONFIG,
                             "config key '%s': element %zu is not a non-empty string", path, *n);
@@ -209,8 +213,8 @@ static enum clc_err read_conf(const struct clc_config *cfg, const char *name,
         return rc;
     c->type = (enum clc_ca_type)t;
     snprintf(path, sizeof path, "ca.%s.auth", name);
-    if ((rc = clc_config_enum(cfg, path, c->type == CLC_CA_COMMAND ? "none" : "basic", auths, 5,
-                              &a, ei)) != CLC_OK)
+    if ((rc = clc_config_enum(cfg, path, c->type == CLC_CA_COMMAND ? "none" : "basic", auths, 5, &a,
+                              ei)) != CLC_OK)
         return rc;
     c->auth = (enum clc_ca_auth)a;
     if ((rc = opt_str(cfg, name, "url", NULL, &c->url, ei)) != CLC_OK ||
@@ -220,8 +224,8 @@ static enum clc_err read_conf(const struct clc_config *cfg, const char *name,
         (rc = opt_str(cfg, name, "keytab", NULL, &c->keytab, ei)) != CLC_OK ||
         (rc = opt_str(cfg, name, "ccache", NULL, &c->ccache, ei)) != CLC_OK ||
         (rc = opt_str(cfg, name, "trust_anchors", NULL, &c->trust_anchors, ei)) != CLC_OK ||
-        (rc = opt_str(cfg, name, "tls_ca_bundle", http ? http->ca_bundle : NULL,
-                      &c->tls_ca_bundle, ei)) != CLC_OK ||
+        (rc = opt_str(cfg, name, "tls_ca_bundle", http ? http->ca_bundle : NULL, &c->tls_ca_bundle,
+                      ei)) != CLC_OK ||
         (rc = opt_str(cfg, name, "proxy", http ? http->proxy : NULL, &c->proxy, ei)) != CLC_OK ||
         (rc = opt_str(cfg, name, "user_agent",
                       c->type == CLC_CA_ADCS ? "Mozilla/5.0 (compatible; certlc/" CLC_VERSION ")"
@@ -246,14 +250,14 @@ static enum clc_err read_conf(const struct clc_config *cfg, const char *name,
     if ((rc = opt_int(cfg, name, "connect_timeout_s", 10, 1, 600, &v, ei)) != CLC_OK)
         return rc;
     c->connect_timeout_ms = (long)v * 1000;
-    if ((rc = opt_int(cfg, name, "poll_interval_s", 900, 1, 7 * 86400, &c->poll_interval_s,
-                      ei)) != CLC_OK ||
+    if ((rc = opt_int(cfg, name, "poll_interval_s", 900, 1, 7 * 86400, &c->poll_interval_s, ei)) !=
+            CLC_OK ||
         (rc = opt_int(cfg, name, "max_skew_s", 300, 0, 86400, &c->max_skew_s, ei)) != CLC_OK)
         return rc;
-    c->max_response = http && http->max_response_bytes && http->max_response_bytes <
-                                                              DEFAULT_MAX_RESPONSE
-                          ? http->max_response_bytes
-                          : DEFAULT_MAX_RESPONSE;
+    c->max_response =
+        http && http->max_response_bytes && http->max_response_bytes < DEFAULT_MAX_RESPONSE
+            ? http->max_response_bytes
+            : DEFAULT_MAX_RESPONSE;
     return CLC_OK;
 }
 
@@ -262,8 +266,8 @@ static enum clc_err check_conf(const struct clc_ca_conf *c, struct clc_errinfo *
 {
     if (c->type == CLC_CA_COMMAND) {
         if (c->argc == 0)
-            return clc_errf(ei, CLC_ERR_CONFIG, "CA '%s': type command needs ca.%s.command", c->name,
-                            c->name);
+            return clc_errf(ei, CLC_ERR_CONFIG, "CA '%s': type command needs ca.%s.command",
+                            c->name, c->name);
         if (c->auth != CLC_CA_AUTH_NONE)
             return clc_errf(ei, CLC_ERR_CONFIG,
                             "CA '%s': auth does not apply to a command (give it password_file "
@@ -276,8 +280,7 @@ static enum clc_err check_conf(const struct clc_ca_conf *c, struct clc_errinfo *
     if (c->argc || c->npass_env)
         return clc_errf(ei, CLC_ERR_CONFIG, "CA '%s': command and pass_env are for type command",
                         c->name);
-    if (c->type == CLC_CA_EST &&
-        (c->auth == CLC_CA_AUTH_NEGOTIATE || c->auth == CLC_CA_AUTH_NTLM))
+    if (c->type == CLC_CA_EST && (c->auth == CLC_CA_AUTH_NEGOTIATE || c->auth == CLC_CA_AUTH_NTLM))
         return clc_errf(ei, CLC_ERR_CONFIG, "CA '%s': EST supports auth basic, cert or none",
                         c->name);
     if (c->auth == CLC_CA_AUTH_NEGOTIATE) {
@@ -300,8 +303,8 @@ enum clc_err clc_ca_from_config(const struct clc_config *cfg, const char *name,
 
     *out = NULL;
     if (!name || !name_ok(name))
-        return clc_errf(ei, CLC_ERR_INVALID,
-                        "CA name must be 1-%d letters, digits, '-' or '_'", NAME_MAX_LEN);
+        return clc_errf(ei, CLC_ERR_INVALID, "CA name must be 1-%d letters, digits, '-' or '_'",
+                        NAME_MAX_LEN);
     ca = calloc(1, sizeof *ca);
     if (!ca)
         return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
@@ -441,8 +444,7 @@ enum clc_err clc_ca_fetch(struct clc_ca *ca, const struct clc_ca_req *req, const
     clc_errinfo_clear(&lei);
     clc_ca_result_cleanup(res);
     rc = precheck(ca, req, ca->conf.type == CLC_CA_EST, &lei);
-    if (rc == CLC_OK && (!request_id || !request_id[0] ||
-                         strlen(request_id) >= CLC_CA_ID_MAX))
+    if (rc == CLC_OK && (!request_id || !request_id[0] || strlen(request_id) >= CLC_CA_ID_MAX))
         rc = clc_errf(&lei, CLC_ERR_INVALID, "a request id of 1-%d characters is needed",
                       CLC_CA_ID_MAX - 1);
     if (rc == CLC_OK) {
@@ -452,7 +454,7 @@ enum clc_err clc_ca_fetch(struct clc_ca *ca, const struct clc_ca_req *req, const
     return conclude(ca, "fetch", rc, res, &lei, ei);
 }
 
-enum clc_err clc_ca_cacerts(struct clc_ca *ca, STACK_OF(X509) **out, struct clc_errinfo *ei)
+enum clc_err clc_ca_cacerts(struct clc_ca *ca, STACK_OF(X509) * *out, struct clc_errinfo *ei)
 {
     *out = NULL;
     if (!ca->ops->cacerts)

@@ -31,14 +31,14 @@ enum clc_ca_disposition {
 
 struct clc_ca_result {
     enum clc_ca_disposition disposition;
-    STACK_OF(X509) *chain;              /* ISSUED: owned; leaf first, each next issues the previous */
-    char request_id[CLC_CA_ID_MAX];     /* the CA's id when it gave one (any disposition) */
-    int64_t retry_after_s;              /* PENDING: ask again after this many seconds */
-    char reason[CLC_CA_REASON_MAX];     /* DENIED: the CA's message; ERROR: our message */
-    char code[CLC_CA_CODE_MAX];         /* DENIED: the CA's code ("0x80094012", "HTTP 403", "exit 2") */
-    enum clc_err err;                   /* ERROR: the error class (CLC_OK otherwise) */
-    int retryable;                      /* ERROR: 1 when the same call may succeed later */
-    int key_checked;                    /* ISSUED: 1 when the leaf was matched to a CSR */
+    STACK_OF(X509) * chain;         /* ISSUED: owned; leaf first, each next issues the previous */
+    char request_id[CLC_CA_ID_MAX]; /* the CA's id when it gave one (any disposition) */
+    int64_t retry_after_s;          /* PENDING: ask again after this many seconds */
+    char reason[CLC_CA_REASON_MAX]; /* DENIED: the CA's message; ERROR: our message */
+    char code[CLC_CA_CODE_MAX];     /* DENIED: the CA's code ("0x80094012", "HTTP 403", "exit 2") */
+    enum clc_err err;               /* ERROR: the error class (CLC_OK otherwise) */
+    int retryable;                  /* ERROR: 1 when the same call may succeed later */
+    int key_checked;                /* ISSUED: 1 when the leaf was matched to a CSR */
 };
 
 void clc_ca_result_init(struct clc_ca_result *r);
@@ -97,6 +97,6 @@ enum clc_err clc_ca_fetch(struct clc_ca *ca, const struct clc_ca_req *req, const
                           struct clc_ca_result *res, struct clc_errinfo *ei);
 /* The CA's own certificates (EST cacerts, AD CS certnew.p7b?ReqID=CACert),
  * unverified: for bootstrapping trust anchors after checking them by hand. */
-enum clc_err clc_ca_cacerts(struct clc_ca *ca, STACK_OF(X509) **out, struct clc_errinfo *ei);
+enum clc_err clc_ca_cacerts(struct clc_ca *ca, STACK_OF(X509) * *out, struct clc_errinfo *ei);
 
 #endif

@@ -26,16 +26,16 @@ enum clc_ca_auth {
 struct clc_ca_conf {
     char *name;
     enum clc_ca_type type;
-    char *url;                  /* adcs: .../certsrv; est: .../.well-known/est */
+    char *url; /* adcs: .../certsrv; est: .../.well-known/est */
     enum clc_ca_auth auth;
     char *username;
     struct clc_secret *password;
-    char *client_cert;          /* PEM files for TLS client authentication */
+    char *client_cert; /* PEM files for TLS client authentication */
     char *client_key;
-    char *keytab;               /* Kerberos: KRB5_CLIENT_KTNAME for the process */
-    char *ccache;               /* Kerberos: KRB5CCNAME for the process */
-    char *trust_anchors;        /* PEM roots the issued chain must verify to */
-    char *tls_ca_bundle;        /* PEM roots for the HTTPS connection; NULL = system */
+    char *keytab;        /* Kerberos: KRB5_CLIENT_KTNAME for the process */
+    char *ccache;        /* Kerberos: KRB5CCNAME for the process */
+    char *trust_anchors; /* PEM roots the issued chain must verify to */
+    char *tls_ca_bundle; /* PEM roots for the HTTPS connection; NULL = system */
     char *proxy;
     char *user_agent;
     char *argv[CLC_CA_MAX_ARGV + 1]; /* command; NULL-terminated */
@@ -43,9 +43,9 @@ struct clc_ca_conf {
     char *pass_env[CLC_CA_MAX_PASS_ENV + 1];
     size_t npass_env;
     long connect_timeout_ms;
-    long timeout_ms;            /* one HTTP exchange, or the whole command run */
-    int64_t poll_interval_s;    /* suggested wait for pending AD CS / command requests */
-    int64_t max_skew_s;         /* notBefore may be this far in the future */
+    long timeout_ms;         /* one HTTP exchange, or the whole command run */
+    int64_t poll_interval_s; /* suggested wait for pending AD CS / command requests */
+    int64_t max_skew_s;      /* notBefore may be this far in the future */
     size_t max_response;
 };
 
@@ -56,7 +56,7 @@ struct clc_ca_ops {
                            struct clc_ca_result *res, struct clc_errinfo *ei);
     enum clc_err (*fetch)(struct clc_ca *ca, const struct clc_ca_req *req, const char *id,
                           struct clc_ca_result *res, struct clc_errinfo *ei);
-    enum clc_err (*cacerts)(struct clc_ca *ca, STACK_OF(X509) **out, struct clc_errinfo *ei);
+    enum clc_err (*cacerts)(struct clc_ca *ca, STACK_OF(X509) * *out, struct clc_errinfo *ei);
 };
 
 struct clc_ca_http;
@@ -64,11 +64,11 @@ struct clc_ca_http;
 struct clc_ca {
     struct clc_ca_conf conf;
     const struct clc_ca_ops *ops;
-    X509_STORE *anchors;        /* NULL: submit/fetch refused (cacerts still works) */
+    X509_STORE *anchors;                   /* NULL: submit/fetch refused (cacerts still works) */
     char anchors_err[CLC_ERRINFO_MSG_MAX]; /* why they did not load, if configured */
     struct clc_clock clock;
     int has_clock;
-    struct clc_ca_http *http;   /* adcs, est */
+    struct clc_ca_http *http; /* adcs, est */
 };
 
 extern const struct clc_ca_ops clc_ca_adcs_ops;
@@ -82,11 +82,11 @@ int64_t clc_ca_now(const struct clc_ca *ca);
 /* How the auth method maps onto libcurl; computed separately so a unit test
  * can check the wiring of the methods the emulator cannot exercise. */
 struct clc_ca_auth_plan {
-    long httpauth;          /* CURLAUTH_* bits; 0 = no HTTP authentication */
-    int force_http11;       /* NTLM is connection-based: no HTTP/2 */
-    int empty_userpwd;      /* Negotiate: ":" so libcurl uses the ticket cache */
-    int send_password;      /* Basic/NTLM: username and password set */
-    int client_cert;        /* CURLOPT_SSLCERT/SSLKEY set */
+    long httpauth;     /* CURLAUTH_* bits; 0 = no HTTP authentication */
+    int force_http11;  /* NTLM is connection-based: no HTTP/2 */
+    int empty_userpwd; /* Negotiate: ":" so libcurl uses the ticket cache */
+    int send_password; /* Basic/NTLM: username and password set */
+    int client_cert;   /* CURLOPT_SSLCERT/SSLKEY set */
 };
 enum clc_err clc_ca_auth_plan(const struct clc_ca_conf *conf, struct clc_ca_auth_plan *out,
                               struct clc_errinfo *ei);
@@ -122,7 +122,7 @@ enum clc_err clc_ca_http_status_error(const struct clc_ca_conf *conf,
 
 /* Certificates of a PKCS#7 (certs-only SignedData) in DER, base64, or PEM
  * armour of either "PKCS7" or (AD CS) "CERTIFICATE" type. New stack. */
-enum clc_err clc_ca_p7_parse(const void *data, size_t len, STACK_OF(X509) **out,
+enum clc_err clc_ca_p7_parse(const void *data, size_t len, STACK_OF(X509) * *out,
                              struct clc_errinfo *ei);
 /* One certificate in PEM (CRLF tolerated) or DER. */
 enum clc_err clc_ca_cert_parse(const void *data, size_t len, X509 **out, struct clc_errinfo *ei);
@@ -131,18 +131,18 @@ enum clc_err clc_ca_cert_parse(const void *data, size_t len, X509 **out, struct 
  * the others. Then each next certificate is the issuer of the previous,
  * taken from set, until a self-signed one or no issuer. Certificates not on
  * the path are dropped. *out is a new stack holding new references. */
-enum clc_err clc_ca_chain_order(X509 *leaf, STACK_OF(X509) *set, EVP_PKEY *key,
-                                STACK_OF(X509) **out, struct clc_errinfo *ei);
+enum clc_err clc_ca_chain_order(X509 *leaf, STACK_OF(X509) * set, EVP_PKEY *key,
+                                STACK_OF(X509) * *out, struct clc_errinfo *ei);
 /* Loads the trust anchors file into a new store. */
 enum clc_err clc_ca_anchors_load(const char *path, X509_STORE **out, struct clc_errinfo *ei);
 /* The checks every issued result passes: leaf key = CSR key (when csr is
  * given), chain verifies to anchors at the CA's clock, every certificate on
  * the path is within its validity (notBefore up to max_skew_s ahead). */
-enum clc_err clc_ca_verify(struct clc_ca *ca, const struct clc_ca_csr *csr,
-                           STACK_OF(X509) *chain, struct clc_errinfo *ei);
+enum clc_err clc_ca_verify(struct clc_ca *ca, const struct clc_ca_csr *csr, STACK_OF(X509) * chain,
+                           struct clc_errinfo *ei);
 /* Result helpers: takes chain (even on failure), verifies, sets ISSUED. */
 enum clc_err clc_ca_finish_issued(struct clc_ca *ca, const struct clc_ca_req *req,
-                                  STACK_OF(X509) *chain, struct clc_ca_result *res,
+                                  STACK_OF(X509) * chain, struct clc_ca_result *res,
                                   struct clc_errinfo *ei);
 void clc_ca_set_text(char *dst, size_t dstsz, const char *src, size_t n);
 

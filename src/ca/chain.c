@@ -60,9 +60,8 @@ static int looks_base64(const unsigned char *p, size_t len)
 
 /* DER bytes of data given as DER, PEM or bare base64. *der is either data
  * itself (*owned NULL) or a decoded copy (*owned = it). */
-static enum clc_err to_der(const void *data, size_t len, const unsigned char **der,
-                           size_t *der_len, unsigned char **owned, const char *what,
-                           struct clc_errinfo *ei)
+static enum clc_err to_der(const void *data, size_t len, const unsigned char **der, size_t *der_len,
+                           unsigned char **owned, const char *what, struct clc_errinfo *ei)
 {
     const unsigned char *u = data;
     const char *b = NULL;
@@ -91,7 +90,7 @@ static enum clc_err to_der(const void *data, size_t len, const unsigned char **d
     return CLC_OK;
 }
 
-enum clc_err clc_ca_p7_parse(const void *data, size_t len, STACK_OF(X509) **out,
+enum clc_err clc_ca_p7_parse(const void *data, size_t len, STACK_OF(X509) * *out,
                              struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
@@ -123,8 +122,8 @@ enum clc_err clc_ca_p7_parse(const void *data, size_t len, STACK_OF(X509) **out,
         goto out;
     }
     if (sk_X509_num(certs) > CHAIN_MAX) {
-        rc = clc_errf(ei, CLC_ERR_LIMIT, "PKCS#7: %d certificates (at most %d)",
-                      sk_X509_num(certs), CHAIN_MAX);
+        rc = clc_errf(ei, CLC_ERR_LIMIT, "PKCS#7: %d certificates (at most %d)", sk_X509_num(certs),
+                      CHAIN_MAX);
         goto out;
     }
     res = sk_X509_new_null();
@@ -189,7 +188,7 @@ static int self_signed(X509 *x)
     return issues(x, x);
 }
 
-static X509 *pick_leaf(STACK_OF(X509) *set, EVP_PKEY *key, struct clc_errinfo *ei,
+static X509 *pick_leaf(STACK_OF(X509) * set, EVP_PKEY *key, struct clc_errinfo *ei,
                        enum clc_err *rc)
 {
     X509 *leaf = NULL;
@@ -223,8 +222,8 @@ static X509 *pick_leaf(STACK_OF(X509) *set, EVP_PKEY *key, struct clc_errinfo *e
     return leaf;
 }
 
-enum clc_err clc_ca_chain_order(X509 *leaf, STACK_OF(X509) *set, EVP_PKEY *key,
-                                STACK_OF(X509) **out, struct clc_errinfo *ei)
+enum clc_err clc_ca_chain_order(X509 *leaf, STACK_OF(X509) * set, EVP_PKEY *key,
+                                STACK_OF(X509) * *out, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     STACK_OF(X509) *chain = NULL;
@@ -301,8 +300,8 @@ enum clc_err clc_ca_anchors_load(const char *path, X509_STORE **out, struct clc_
     }
     rc = clc_x509_parse_pem_chain(text, len, &certs, ei);
     if (rc != CLC_OK || !certs || sk_X509_num(certs) == 0) {
-        rc = clc_errf(ei, CLC_ERR_CONFIG, "trust anchors %s: no PEM certificates in the file",
-                      path);
+        rc =
+            clc_errf(ei, CLC_ERR_CONFIG, "trust anchors %s: no PEM certificates in the file", path);
         goto out;
     }
     st = X509_STORE_new();
@@ -312,8 +311,8 @@ enum clc_err clc_ca_anchors_load(const char *path, X509_STORE **out, struct clc_
     }
     for (int i = 0; i < sk_X509_num(certs); i++) {
         if (!X509_STORE_add_cert(st, sk_X509_value(certs, i))) {
-            rc = clc_errf(ei, CLC_ERR_CRYPTO, "trust anchors %s: certificate %d not accepted",
-                          path, i + 1);
+            rc = clc_errf(ei, CLC_ERR_CRYPTO, "trust anchors %s: certificate %d not accepted", path,
+                          i + 1);
             goto out;
         }
     }

@@ -33,13 +33,14 @@
 
 /* Passed through when set: what programs need to run, and Kerberos
  * locations (paths, not secrets) for tools like certreq wrappers. */
-static const char *const base_env[] = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR",
+static const char *const base_env[] = {"PATH",       "HOME",        "LANG",
+                                       "LC_ALL",     "TZ",          "TMPDIR",
                                        "KRB5CCNAME", "KRB5_CONFIG", "KRB5_CLIENT_KTNAME"};
 
 struct run {
     struct clc_buf out;
     struct clc_buf err;
-    int exit_code;  /* -1 when it did not exit normally */
+    int exit_code; /* -1 when it did not exit normally */
     int signal;
     int timed_out;
 };
@@ -238,8 +239,8 @@ static enum clc_err run(struct clc_ca *ca, const char *op, const char *arg, cons
         rc = build_env(ca, op, tmpl, id, envp, ei);
     if (rc != CLC_OK)
         goto out;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 ||
-        pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
+        pipe2(err, O_CLOEXEC) != 0) {
         rc = clc_errf(ei, CLC_ERR_IO, "command: pipes: %s", strerror(errno));
         goto out;
     }
@@ -295,8 +296,8 @@ static enum clc_err run(struct clc_ca *ca, const char *op, const char *arg, cons
             break;
         }
         if (fds[2].revents & (POLLOUT | POLLERR | POLLHUP)) {
-            ssize_t w = send(in[0], stdin_data + in_off, in_len - in_off,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+            ssize_t w =
+                send(in[0], stdin_data + in_off, in_len - in_off, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (w > 0)
                 in_off += (size_t)w;
             /* A program that does not read its input is its own business. */
@@ -345,8 +346,9 @@ reap:
         pid = -1;
     }
     if (r->timed_out) {
-        rc = clc_errf(ei, CLC_ERR_TIMEOUT, "CA '%s': the command did not finish within %ld s "
-                                           "(its process group was killed)",
+        rc = clc_errf(ei, CLC_ERR_TIMEOUT,
+                      "CA '%s': the command did not finish within %ld s "
+                      "(its process group was killed)",
                       ca->conf.name, ca->conf.timeout_ms / 1000);
     } else if (WIFEXITED(status)) {
         r->exit_code = WEXITSTATUS(status);
@@ -488,9 +490,8 @@ static enum clc_err command_submit(struct clc_ca *ca, const struct clc_ca_req *r
     return cmd_do(ca, req, "submit", req->template_name, NULL, res, ei);
 }
 
-static enum clc_err command_fetch(struct clc_ca *ca, const struct clc_ca_req *req,
-                                  const char *id, struct clc_ca_result *res,
-                                  struct clc_errinfo *ei)
+static enum clc_err command_fetch(struct clc_ca *ca, const struct clc_ca_req *req, const char *id,
+                                  struct clc_ca_result *res, struct clc_errinfo *ei)
 {
     if (!id_ok(id))
         return clc_errf(ei, CLC_ERR_INVALID,

@@ -24,8 +24,8 @@ static int label_ok(const char *s)
     return n <= 64;
 }
 
-static enum clc_err est_url(const struct clc_ca *ca, const char *label, const char *op,
-                            char *out, size_t n, struct clc_errinfo *ei)
+static enum clc_err est_url(const struct clc_ca *ca, const char *label, const char *op, char *out,
+                            size_t n, struct clc_errinfo *ei)
 {
     const char *base = ca->conf.url;
     size_t bl = strlen(base);
@@ -83,7 +83,7 @@ static enum clc_err csr_body(const struct clc_ca_csr *csr, struct clc_buf *b)
     return rc;
 }
 
-static enum clc_err get_cacerts(struct clc_ca *ca, const char *label, STACK_OF(X509) **out,
+static enum clc_err get_cacerts(struct clc_ca *ca, const char *label, STACK_OF(X509) * *out,
                                 struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
@@ -136,8 +136,7 @@ static enum clc_err issued(struct clc_ca *ca, const struct clc_ca_req *req,
             }
         }
     }
-    rc = clc_ca_chain_order(NULL, set, X509_REQ_get0_pubkey(clc_ca_csr_req(req->csr)), &chain,
-                            ei);
+    rc = clc_ca_chain_order(NULL, set, X509_REQ_get0_pubkey(clc_ca_csr_req(req->csr)), &chain, ei);
     if (rc != CLC_OK)
         goto out;
     rc = clc_ca_finish_issued(ca, req, chain, res, ei);
@@ -173,8 +172,8 @@ static enum clc_err enroll(struct clc_ca *ca, const struct clc_ca_req *req,
         rc = clc_errf(ei, rc, "CA '%s': encoding the CSR failed", ca->conf.name);
         goto out;
     }
-    rc = clc_ca_http_do(ca->http, "POST", url, "application/pkcs10", body.data, body.len, &resp,
-                        ei);
+    rc =
+        clc_ca_http_do(ca->http, "POST", url, "application/pkcs10", body.data, body.len, &resp, ei);
     if (rc != CLC_OK)
         goto out;
     if (resp.status == 200) {
@@ -224,7 +223,7 @@ static enum clc_err est_fetch(struct clc_ca *ca, const struct clc_ca_req *req, c
     return enroll(ca, req, res, ei);
 }
 
-static enum clc_err est_cacerts(struct clc_ca *ca, STACK_OF(X509) **out, struct clc_errinfo *ei)
+static enum clc_err est_cacerts(struct clc_ca *ca, STACK_OF(X509) * *out, struct clc_errinfo *ei)
 {
     return get_cacerts(ca, NULL, out, ei);
 }

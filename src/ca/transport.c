@@ -62,8 +62,7 @@ enum clc_err clc_ca_auth_plan(const struct clc_ca_conf *conf, struct clc_ca_auth
         return clc_errf(ei, CLC_ERR_CONFIG, "CA '%s': url must be an http(s) URL", conf->name);
     if (conf->auth != CLC_CA_AUTH_NONE && !is_https(conf->url))
         return clc_errf(ei, CLC_ERR_CONFIG,
-                        "CA '%s': refusing authentication over plain http (use https)",
-                        conf->name);
+                        "CA '%s': refusing authentication over plain http (use https)", conf->name);
     switch (conf->auth) {
     case CLC_CA_AUTH_NONE:
         break;
@@ -268,10 +267,10 @@ static CURLcode set_common(struct clc_ca_http *h)
     const struct clc_ca_conf *c = h->conf;
     CURL *k = h->curl;
     CURLcode cc = CURLE_OK;
-#define SET(opt, val)                                                                          \
-    do {                                                                                       \
-        if (cc == CURLE_OK)                                                                    \
-            cc = curl_easy_setopt(k, (opt), (val));                                            \
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (cc == CURLE_OK)                                                                        \
+            cc = curl_easy_setopt(k, (opt), (val));                                                \
     } while (0)
     SET(CURLOPT_ERRORBUFFER, h->errbuf);
     SET(CURLOPT_NOSIGNAL, 1L);

@@ -149,8 +149,7 @@ out:
     return rc;
 }
 
-enum clc_err clc_ca_csr_from_file(const char *path, struct clc_ca_csr **out,
-                                  struct clc_errinfo *ei)
+enum clc_err clc_ca_csr_from_file(const char *path, struct clc_ca_csr **out, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     char *data = NULL;
@@ -197,8 +196,8 @@ static enum clc_err check_validity(X509 *x, int64_t now, int64_t skew, const cha
 
     name_of(x, subj, sizeof subj);
     if (!ok1 || !ok2)
-        return clc_errf(ei, CLC_ERR_CRYPTO, "%s certificate %s: validity dates do not parse",
-                        role, subj);
+        return clc_errf(ei, CLC_ERR_CRYPTO, "%s certificate %s: validity dates do not parse", role,
+                        subj);
     clc_time_fmt_iso8601(now, b);
     if (nb > now + skew) {
         clc_time_fmt_iso8601(nb, a);
@@ -218,8 +217,8 @@ static enum clc_err check_validity(X509 *x, int64_t now, int64_t skew, const cha
     return CLC_OK;
 }
 
-enum clc_err clc_ca_verify(struct clc_ca *ca, const struct clc_ca_csr *csr,
-                           STACK_OF(X509) *chain, struct clc_errinfo *ei)
+enum clc_err clc_ca_verify(struct clc_ca *ca, const struct clc_ca_csr *csr, STACK_OF(X509) * chain,
+                           struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     X509_STORE_CTX *ctx = NULL;
@@ -235,13 +234,14 @@ enum clc_err clc_ca_verify(struct clc_ca *ca, const struct clc_ca_csr *csr,
     name_of(leaf, subj, sizeof subj);
     if (csr && clc_csr_check_leaf(csr->req, leaf, NULL) != CLC_OK) {
         rc = clc_errf(ei, CLC_ERR_CRYPTO,
-                      "the CA returned a certificate (%s) whose public key is not the CSR's",
-                      subj);
+                      "the CA returned a certificate (%s) whose public key is not the CSR's", subj);
         goto out;
     }
     if (!ca->anchors) {
-        rc = clc_errf(ei, CLC_ERR_CONFIG, "CA '%s': no trust_anchors configured to verify the "
-                                          "chain against", ca->conf.name);
+        rc = clc_errf(ei, CLC_ERR_CONFIG,
+                      "CA '%s': no trust_anchors configured to verify the "
+                      "chain against",
+                      ca->conf.name);
         goto out;
     }
     ctx = X509_STORE_CTX_new();
@@ -293,7 +293,7 @@ out:
 }
 
 enum clc_err clc_ca_finish_issued(struct clc_ca *ca, const struct clc_ca_req *req,
-                                  STACK_OF(X509) *chain, struct clc_ca_result *res,
+                                  STACK_OF(X509) * chain, struct clc_ca_result *res,
                                   struct clc_errinfo *ei)
 {
     const struct clc_ca_csr *csr = req ? req->csr : NULL;

@@ -11,9 +11,9 @@
 enum clc_exit { CLC_EXIT_OK = 0, CLC_EXIT_ERROR = 1, CLC_EXIT_NOTHING = 2 };
 
 struct clc_cli {
-    const char *config_path;    /* --config, $CERTLC_CONFIG, or NULL */
-    struct clc_config *config;  /* loaded on first use */
-    struct clc_http_opts http;  /* from config "http.*" */
+    const char *config_path;   /* --config, $CERTLC_CONFIG, or NULL */
+    struct clc_config *config; /* loaded on first use */
+    struct clc_http_opts http; /* from config "http.*" */
 };
 
 /* Loads the configuration (once) and fills cli->http. Prints nothing. */

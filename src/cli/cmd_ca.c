@@ -30,24 +30,23 @@ struct ca_args {
 
 static void ca_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: certlc ca submit --ca NAME --template T --csr FILE [--renew] [--out FILE] "
-            "[--json]\n"
-            "       certlc ca fetch --ca NAME --request-id ID [--csr FILE] [--template T] "
-            "[--out FILE] [--json]\n"
-            "       certlc ca cacerts --ca NAME [--out FILE]\n\n"
-            "Talks to the CA configured under ca.NAME (docs/ca.md). An issued certificate is\n"
-            "shown only after it was verified: its key is the CSR's, its chain verifies to\n"
-            "ca.NAME.trust_anchors, its validity is sane.\n\n"
-            "  --ca NAME          the CA's name in the configuration\n"
-            "  --template T       AD CS template (name or OID), EST label, or command argument\n"
-            "  --csr FILE         PKCS#10 request, PEM or DER (fetch: to check the key; EST "
-            "needs it)\n"
-            "  --request-id ID    a pending request's id\n"
-            "  --renew            EST: simplereenroll instead of simpleenroll\n"
-            "  --out FILE         write the chain (leaf first) as PEM, atomically\n"
-            "  --json             print one JSON object\n\n"
-            "exit status: 0 issued, 2 pending, 1 denied or error\n");
+    fprintf(f, "usage: certlc ca submit --ca NAME --template T --csr FILE [--renew] [--out FILE] "
+               "[--json]\n"
+               "       certlc ca fetch --ca NAME --request-id ID [--csr FILE] [--template T] "
+               "[--out FILE] [--json]\n"
+               "       certlc ca cacerts --ca NAME [--out FILE]\n\n"
+               "Talks to the CA configured under ca.NAME (docs/ca.md). An issued certificate is\n"
+               "shown only after it was verified: its key is the CSR's, its chain verifies to\n"
+               "ca.NAME.trust_anchors, its validity is sane.\n\n"
+               "  --ca NAME          the CA's name in the configuration\n"
+               "  --template T       AD CS template (name or OID), EST label, or command argument\n"
+               "  --csr FILE         PKCS#10 request, PEM or DER (fetch: to check the key; EST "
+               "needs it)\n"
+               "  --request-id ID    a pending request's id\n"
+               "  --renew            EST: simplereenroll instead of simpleenroll\n"
+               "  --out FILE         write the chain (leaf first) as PEM, atomically\n"
+               "  --json             print one JSON object\n\n"
+               "exit status: 0 issued, 2 pending, 1 denied or error\n");
 }
 
 static void name_str(X509_NAME *n, char *buf, size_t len)
@@ -193,7 +192,8 @@ static void print_text(const struct clc_ca_result *r)
     printf("sans:");
     const cJSON *s = NULL;
     int first = 1;
-    cJSON_ArrayForEach(s, cJSON_GetObjectItem(c, "sans")) {
+    cJSON_ArrayForEach(s, cJSON_GetObjectItem(c, "sans"))
+    {
         printf("%s %s", first ? "" : ",", s->valuestring);
         first = 0;
     }
@@ -208,7 +208,7 @@ static void print_text(const struct clc_ca_result *r)
     cJSON_Delete(c);
 }
 
-static int save_chain(const char *path, STACK_OF(X509) *chain)
+static int save_chain(const char *path, STACK_OF(X509) * chain)
 {
     struct clc_errinfo ei;
     X509 *certs[32];
@@ -229,10 +229,14 @@ static int save_chain(const char *path, STACK_OF(X509) *chain)
 static int parse_args(int argc, char **argv, struct ca_args *a)
 {
     static const struct option opts[] = {
-        {"ca", required_argument, NULL, 'a'},         {"template", required_argument, NULL, 't'},
-        {"csr", required_argument, NULL, 'r'},        {"request-id", required_argument, NULL, 'i'},
-        {"out", required_argument, NULL, 'o'},        {"renew", no_argument, NULL, 'R'},
-        {"json", no_argument, NULL, 'j'},             {"help", no_argument, NULL, 'h'},
+        {"ca", required_argument, NULL, 'a'},
+        {"template", required_argument, NULL, 't'},
+        {"csr", required_argument, NULL, 'r'},
+        {"request-id", required_argument, NULL, 'i'},
+        {"out", required_argument, NULL, 'o'},
+        {"renew", no_argument, NULL, 'R'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -240,14 +244,30 @@ static int parse_args(int argc, char **argv, struct ca_args *a)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'a': a->ca = optarg; break;
-        case 't': a->tmpl = optarg; break;
-        case 'r': a->csr = optarg; break;
-        case 'i': a->id = optarg; break;
-        case 'o': a->out = optarg; break;
-        case 'R': a->renew = 1; break;
-        case 'j': a->json = 1; break;
-        case 'h': ca_usage(stdout); return CLC_EXIT_OK;
+        case 'a':
+            a->ca = optarg;
+            break;
+        case 't':
+            a->tmpl = optarg;
+            break;
+        case 'r':
+            a->csr = optarg;
+            break;
+        case 'i':
+            a->id = optarg;
+            break;
+        case 'o':
+            a->out = optarg;
+            break;
+        case 'R':
+            a->renew = 1;
+            break;
+        case 'j':
+            a->json = 1;
+            break;
+        case 'h':
+            ca_usage(stdout);
+            return CLC_EXIT_OK;
         default:
             fprintf(stderr, "certlc ca: unknown option or missing value\n");
             ca_usage(stderr);
@@ -355,8 +375,9 @@ int clc_cmd_ca(struct clc_cli *cli, int argc, char **argv)
     }
     if (e != CLC_OK) {
         clc_cli_fail(strcmp(sub, "submit") == 0 ? "ca submit" : "ca fetch", e, &ei);
-        fprintf(stderr, "certlc: %s\n", res.retryable ? "this error is temporary: try again later"
-                                                       : "this error will not go away by itself");
+        fprintf(stderr, "certlc: %s\n",
+                res.retryable ? "this error is temporary: try again later"
+                              : "this error will not go away by itself");
         rc = CLC_EXIT_ERROR;
         goto out;
     }

@@ -81,12 +81,9 @@ static int setup_logging(struct clc_cli *cli, const char *level_flag, const char
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"log-format", required_argument, NULL, 'F'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},     {"log-level", required_argument, NULL, 'L'},
+        {"log-format", required_argument, NULL, 'F'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0},
     };
     struct clc_cli cli;
     const char *level = NULL, *format = NULL;

@@ -50,8 +50,8 @@ enum clc_err clc_cli_schema(const struct clc_config_key **out, size_t *n)
                clc_kv_config_nkeys * sizeof *s);
         memcpy(s + ncli + clc_auth_config_nkeys + clc_kv_config_nkeys, clc_renew_config_keys,
                clc_renew_config_nkeys * sizeof *s);
-        memcpy(s + ncli + nmod - clc_la_config_nkeys - clc_notify_config_nkeys,
-               clc_la_config_keys, clc_la_config_nkeys * sizeof *s);
+        memcpy(s + ncli + nmod - clc_la_config_nkeys - clc_notify_config_nkeys, clc_la_config_keys,
+               clc_la_config_nkeys * sizeof *s);
         memcpy(s + ncli + nmod - clc_notify_config_nkeys, clc_notify_config_keys,
                clc_notify_config_nkeys * sizeof *s);
         schema = s;

@@ -86,11 +86,12 @@ static enum clc_err load_compat(const char *compat_lib, struct clc_errinfo *ei)
      * second load of the same path just returns the same handle. */
     if (path == NULL || path[0] == '\0') {
         if (!find_compat(found, sizeof found, tried))
-            return clc_errf(ei, CLC_ERR_CONFIG,
-                            "the civetweb OpenSSL 3 compatibility library (libssl.so, built by the "
-                            "clc_sslcompat target, installed in lib/certlc/) was not found; looked "
-                            "in: %s. Build or install it, or give its path (webhook.tls_compat_library)",
-                            tried[0] ? tried : "(nowhere)");
+            return clc_errf(
+                ei, CLC_ERR_CONFIG,
+                "the civetweb OpenSSL 3 compatibility library (libssl.so, built by the "
+                "clc_sslcompat target, installed in lib/certlc/) was not found; looked "
+                "in: %s. Build or install it, or give its path (webhook.tls_compat_library)",
+                tried[0] ? tried : "(nowhere)");
         path = found;
     }
     /* RTLD_GLOBAL and the soname "libssl.so": civetweb's own

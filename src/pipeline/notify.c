@@ -357,8 +357,8 @@ static void strip_eol(char *s)
         s[--n] = '\0';
 }
 
-static enum clc_err transfer_once(struct clc_notify *n, CURL *c, const char *const *to,
-                                  size_t nto, const struct clc_buf *msg, struct clc_errinfo *ei)
+static enum clc_err transfer_once(struct clc_notify *n, CURL *c, const char *const *to, size_t nto,
+                                  const struct clc_buf *msg, struct clc_errinfo *ei)
 {
     char errbuf[CURL_ERROR_SIZE] = "", from[CLC_NOTIFY_ADDR_MAX + 3];
     struct curl_slist *rcpt = NULL, *it;

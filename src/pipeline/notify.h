@@ -17,13 +17,13 @@
 struct clc_notify;
 
 struct clc_notify_opts {
-    const char *url;            /* smtp://host:port or smtps://host:port */
-    const char *from;           /* "certlc <certlc@example.com>" */
-    const char *username;       /* NULL = no AUTH */
+    const char *url;                   /* smtp://host:port or smtps://host:port */
+    const char *from;                  /* "certlc <certlc@example.com>" */
+    const char *username;              /* NULL = no AUTH */
     const struct clc_secret *password; /* copied */
-    int allow_plaintext;        /* 1 = smtp:// without STARTTLS (never by default) */
-    const char *ca_bundle;      /* NULL = system store */
-    long timeout_ms;            /* 0 = 30 s */
+    int allow_plaintext;               /* 1 = smtp:// without STARTTLS (never by default) */
+    const char *ca_bundle;             /* NULL = system store */
+    long timeout_ms;                   /* 0 = 30 s */
 };
 
 enum clc_err clc_notify_new(const struct clc_notify_opts *opts, struct clc_notify **out,
@@ -31,8 +31,8 @@ enum clc_err clc_notify_new(const struct clc_notify_opts *opts, struct clc_notif
 /* From config keys "smtp.*" (clc_notify_config_keys); CLC_ERR_NOT_FOUND when
  * e-mail is not configured. */
 enum clc_err clc_notify_from_config(const struct clc_config *cfg,
-                                    const struct clc_http_opts *http_opts,
-                                    struct clc_notify **out, struct clc_errinfo *ei);
+                                    const struct clc_http_opts *http_opts, struct clc_notify **out,
+                                    struct clc_errinfo *ei);
 extern const struct clc_config_key clc_notify_config_keys[];
 extern const size_t clc_notify_config_nkeys;
 void clc_notify_free(struct clc_notify *n);
@@ -41,25 +41,24 @@ void clc_notify_free(struct clc_notify *n);
  * syntax, CR/LF or other control characters, over 254 bytes) are logged and
  * skipped. *out is a malloc'd array of malloc'd strings; free with
  * clc_notify_recipients_free. */
-enum clc_err clc_notify_parse_recipients(const char *tag, char ***out, size_t *n,
-                                         size_t *rejected);
+enum clc_err clc_notify_parse_recipients(const char *tag, char ***out, size_t *n, size_t *rejected);
 void clc_notify_recipients_free(char **list, size_t n);
 
 /* What a renewal produced, for the message text. Strings may be NULL/empty. */
 struct clc_notify_renewal {
-    int success;                /* 1 renewed, 0 failed */
+    int success; /* 1 renewed, 0 failed */
     const char *vault;
     const char *certificate;
     const char *old_version, *new_version;
     const char *old_thumbprint, *new_thumbprint; /* SHA-1 hex */
-    const char *serial;         /* new certificate's serial, hex */
-    int64_t not_after;          /* new certificate's expiry */
-    const char *ca;             /* CA name from configuration */
+    const char *serial;                          /* new certificate's serial, hex */
+    int64_t not_after;                           /* new certificate's expiry */
+    const char *ca;                              /* CA name from configuration */
     const char *template_name;
-    const char *request_id;     /* CA request id */
-    const char *error;          /* failure: what failed */
-    const char *attempted;      /* failure: what was tried */
-    const char *next_step;      /* failure: what happens next */
+    const char *request_id; /* CA request id */
+    const char *error;      /* failure: what failed */
+    const char *attempted;  /* failure: what was tried */
+    const char *next_step;  /* failure: what happens next */
 };
 
 /* Sends one message to every recipient (one SMTP transaction). */

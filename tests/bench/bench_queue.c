@@ -13,7 +13,8 @@
 #include "core/clock.h"
 
 #define DEV_ACCOUNT "devstoreaccount1"
-#define DEV_KEY "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+#define DEV_KEY                                                                                    \
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 #define MAX_THREADS 64
 
 struct worker {
@@ -42,7 +43,8 @@ static void *run(void *arg)
     memset(text, 'A', sizeof text - 1);
     text[sizeof text - 1] = '\0';
     snprintf(name, sizeof name, "bench-%d-%d", (int)getpid(), w->index);
-    if (clc_queue_new(&o, &q, &ei) != CLC_OK || clc_queue_create(q, name, NULL, NULL, &ei) != CLC_OK)
+    if (clc_queue_new(&o, &q, &ei) != CLC_OK ||
+        clc_queue_create(q, name, NULL, NULL, &ei) != CLC_OK)
         goto fail;
     while (clc_mono_ms() < w->deadline_ms) {
         struct clc_queue_msgs m = {0};
@@ -92,8 +94,10 @@ int main(int argc, char **argv)
             seconds = atof(argv[i + 1]);
     }
     if (!endpoint || threads < 1 || threads > MAX_THREADS || seconds <= 0 || seconds > 600) {
-        fprintf(stderr, "usage: bench_queue --endpoint URL [--ca-bundle PEM] [--threads 1..%d] "
-                        "[--seconds S]\n", MAX_THREADS);
+        fprintf(stderr,
+                "usage: bench_queue --endpoint URL [--ca-bundle PEM] [--threads 1..%d] "
+                "[--seconds S]\n",
+                MAX_THREADS);
         return 2;
     }
     if (clc_secret_new(DEV_KEY, strlen(DEV_KEY), &key) != CLC_OK ||
@@ -102,7 +106,10 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru0);
     int64_t start = clc_mono_ms();
     for (int i = 0; i < threads; i++) {
-        w[i] = (struct worker){.index = i, .endpoint = endpoint, .ca_bundle = ca, .cred = cred,
+        w[i] = (struct worker){.index = i,
+                               .endpoint = endpoint,
+                               .ca_bundle = ca,
+                               .cred = cred,
                                .deadline_ms = start + (int64_t)(seconds * 1000)};
         if (pthread_create(&w[i].tid, NULL, run, &w[i]) != 0) {
             fprintf(stderr, "pthread_create failed\n");
@@ -123,7 +130,8 @@ int main(int argc, char **argv)
     /* User plus system time of this process: on a small machine the client
      * competes with the server for the same cores. */
     double cpu_us = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
-                             ru0.ru_stime.tv_sec) * 1e6 +
+                             ru0.ru_stime.tv_sec) *
+                        1e6 +
                     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
                              ru0.ru_stime.tv_usec);
     printf("threads=%d cycles=%ld seconds=%.2f rate=%.1f client_cpu_us_per_cycle=%.0f\n", threads,

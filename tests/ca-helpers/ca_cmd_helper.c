@@ -73,7 +73,8 @@ static int issue(const char *dir, EVP_PKEY *pub, X509_NAME *subj)
     X509_set_pubkey(x, pub);
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "DNS:cmd.example.test");
+    X509_EXTENSION *e =
+        X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "DNS:cmd.example.test");
     X509_add_ext(x, e, -1);
     X509_EXTENSION_free(e);
     e = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
@@ -123,8 +124,8 @@ int main(int argc, char **argv)
     } else if (strcmp(mode, "other-key") == 0) {
         EVP_PKEY *k = EVP_EC_gen("P-256");
         X509_NAME *n = X509_NAME_new();
-        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"other", -1,
-                                   -1, 0);
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"other", -1, -1,
+                                   0);
         rc = issue(dir, k, n);
         X509_NAME_free(n);
         EVP_PKEY_free(k);

@@ -14,8 +14,10 @@
 
 int pki_make(struct pki *p, int64_t now)
 {
-    struct clc_x509_spec root = {.subject_cn = "certlc test root", .not_before = now - 86400,
-                                 .not_after = now + 3650 * 86400LL, .is_ca = 1};
+    struct clc_x509_spec root = {.subject_cn = "certlc test root",
+                                 .not_before = now - 86400,
+                                 .not_after = now + 3650 * 86400LL,
+                                 .is_ca = 1};
     struct clc_x509_spec inter = root;
 
     memset(p, 0, sizeof *p);
@@ -124,12 +126,11 @@ unsigned char *pki_csr_der(const struct clc_signer *key, const char *cn, size_t 
     return copy;
 }
 
-X509 *pki_leaf(struct pki *p, const struct clc_signer *key, const char *cn, int64_t nb,
-               int64_t na)
+X509 *pki_leaf(struct pki *p, const struct clc_signer *key, const char *cn, int64_t nb, int64_t na)
 {
     static const char *const sans[] = {"DNS:www.example.test", NULL};
-    struct clc_x509_spec s = {.subject_cn = cn, .sans = sans, .not_before = nb, .not_after = na,
-                              .server_auth = 1};
+    struct clc_x509_spec s = {
+        .subject_cn = cn, .sans = sans, .not_before = nb, .not_after = na, .server_auth = 1};
     X509 *x = NULL;
 
     if (clc_x509_make(&s, key, p->inter, p->inter_key, &x, NULL) != CLC_OK)

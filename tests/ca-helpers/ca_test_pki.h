@@ -25,8 +25,7 @@ char *pki_csr_pem_pkey(EVP_PKEY *pk, const char *cn, const char *const *sans);
 /* DER of the same; malloc'd, *len set. */
 unsigned char *pki_csr_der(const struct clc_signer *key, const char *cn, size_t *len);
 /* A leaf for key, issued by the issuing CA, valid [nb, na]. */
-X509 *pki_leaf(struct pki *p, const struct clc_signer *key, const char *cn, int64_t nb,
-               int64_t na);
+X509 *pki_leaf(struct pki *p, const struct clc_signer *key, const char *cn, int64_t nb, int64_t na);
 /* PKCS#7 certs-only DER of certs in the given order; malloc'd. */
 unsigned char *pki_p7(X509 *const *certs, size_t n, size_t *len);
 /* PEM of certs concatenated, malloc'd. */

@@ -88,8 +88,7 @@ static int setup_all(void **state)
     char *csr = pki_csr_pem(k, "www.example.test", sans);
     pki_write(T.csr, csr, strlen(csr), 0644);
     pki_write(T.unreadable, csr, strlen(csr), 0000);
-    pki_write(T.notcsr, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", 58,
-              0644);
+    pki_write(T.notcsr, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", 58, 0644);
     free(csr);
     clc_signer_free(k);
     /* The CA's root via the emulator's CertEnroll copy is what an operator
@@ -123,8 +122,8 @@ static void test_cacerts_then_submit(void **state)
     assert_non_null(strstr(T.r.out, "\"subject\""));
     assert_int_equal(access(T.anchors, R_OK), 0);
 
-    const char *sub[] = {"ca", "submit", "--ca", "corp", "--template", "WebServer", "--csr",
-                         T.csr, "--out", T.out, NULL};
+    const char *sub[] = {"ca",    "submit", "--ca",  "corp", "--template", "WebServer",
+                         "--csr", T.csr,    "--out", T.out,  NULL};
     if (certlc(sub) != 0)
         fail_msg("submit: %s%s", T.r.out, T.r.err);
     assert_non_null(strstr(T.r.out, "disposition: issued"));
@@ -143,8 +142,8 @@ static void test_cacerts_then_submit(void **state)
 static void test_pending_denied_json(void **state)
 {
     (void)state;
-    const char *pend[] = {"ca", "submit", "--ca", "corp", "--template", "WebServerApproval",
-                          "--csr", T.csr, "--json", NULL};
+    const char *pend[] = {"ca",    "submit", "--ca",   "corp", "--template", "WebServerApproval",
+                          "--csr", T.csr,    "--json", NULL};
     assert_int_equal(certlc(pend), 2);
     cJSON *j = cJSON_Parse(T.r.out);
     assert_non_null(j);
@@ -159,8 +158,8 @@ static void test_pending_denied_json(void **state)
     assert_int_equal(certlc(f), 2);
     assert_non_null(strstr(T.r.out, "disposition: pending"));
 
-    const char *den[] = {"ca", "submit", "--ca", "corp", "--template", "NoSuchTemplate",
-                         "--csr", T.csr, NULL};
+    const char *den[] = {"ca",    "submit", "--ca", "corp", "--template", "NoSuchTemplate",
+                         "--csr", T.csr,    NULL};
     assert_int_equal(certlc(den), 1);
     assert_non_null(strstr(T.r.out, "disposition: denied"));
     assert_non_null(strstr(T.r.out, "code: 0x80094800"));
@@ -169,22 +168,23 @@ static void test_pending_denied_json(void **state)
 static void test_bad_input(void **state)
 {
     (void)state;
-    const char *missing[] = {"ca", "submit", "--ca", "corp", "--template", "WebServer", "--csr",
-                             "/nonexistent/x.csr", NULL};
+    const char *missing[] = {"ca",         "submit",    "--ca",  "corp",
+                             "--template", "WebServer", "--csr", "/nonexistent/x.csr",
+                             NULL};
     assert_int_equal(certlc(missing), 1);
     assert_non_null(strstr(T.r.err, "/nonexistent/x.csr"));
     if (geteuid() != 0) { /* root reads mode 000 files */
-        const char *unr[] = {"ca", "submit", "--ca", "corp", "--template", "WebServer",
-                             "--csr", T.unreadable, NULL};
+        const char *unr[] = {"ca",        "submit", "--ca",       "corp", "--template",
+                             "WebServer", "--csr",  T.unreadable, NULL};
         assert_int_equal(certlc(unr), 1);
         assert_non_null(strstr(T.r.err, "reading the CSR"));
     }
-    const char *notcsr[] = {"ca", "submit", "--ca", "corp", "--template", "WebServer",
-                            "--csr", T.notcsr, NULL};
+    const char *notcsr[] = {"ca",        "submit", "--ca",   "corp", "--template",
+                            "WebServer", "--csr",  T.notcsr, NULL};
     assert_int_equal(certlc(notcsr), 1);
     assert_non_null(strstr(T.r.err, "not a certificate request"));
-    const char *noca[] = {"ca", "submit", "--ca", "nope", "--template", "WebServer", "--csr",
-                          T.csr, NULL};
+    const char *noca[] = {"ca",        "submit", "--ca", "nope", "--template",
+                          "WebServer", "--csr",  T.csr,  NULL};
     assert_int_equal(certlc(noca), 1);
     assert_non_null(strstr(T.r.err, "no CA named 'nope'"));
     const char *noid[] = {"ca", "fetch", "--ca", "corp", NULL};

@@ -261,8 +261,7 @@ static void redelivery_and_receipts(void **state)
     assert_string_equal(c.v[0].text, "job-1 (retry 2)");
     assert_int_equal(c.v[0].dequeue_count, 2);
     clc_queue_msgs_cleanup(&c);
-    assert_int_equal(clc_queue_delete_message(q, name, b.v[0].id, b.v[0].pop_receipt, &ei),
-                     CLC_OK);
+    assert_int_equal(clc_queue_delete_message(q, name, b.v[0].id, b.v[0].pop_receipt, &ei), CLC_OK);
     assert_int_equal(count_of(q, name), 0);
     clc_queue_msgs_cleanup(&a);
     clc_queue_msgs_cleanup(&b);
@@ -444,8 +443,10 @@ static void sas_tokens(void **state)
 
     qc_make_queue(q, name);
     /* Account SAS, valid for an hour. */
-    struct clc_storage_sas_opts ao = {.permissions = "rwdlacup", .services = "q",
-                                      .resource_types = "sco", .start = now - 300,
+    struct clc_storage_sas_opts ao = {.permissions = "rwdlacup",
+                                      .services = "q",
+                                      .resource_types = "sco",
+                                      .start = now - 300,
                                       .expiry = now + 3600};
     assert_int_equal(clc_storage_sas_account(qc_dev_cred(), &ao, &t, NULL), CLC_OK);
     struct clc_storage_cred *acc = sas_cred(t);
@@ -506,8 +507,8 @@ static const struct CMUnitTest shared_tests[] = {
     cmocka_unit_test(sas_tokens),
 };
 
-int qc_run(const char *group, const struct CMUnitTest *extra, size_t nextra,
-           int (*setup)(void **), int (*teardown)(void **))
+int qc_run(const char *group, const struct CMUnitTest *extra, size_t nextra, int (*setup)(void **),
+           int (*teardown)(void **))
 {
     size_t n = sizeof shared_tests / sizeof shared_tests[0];
     struct CMUnitTest *all = calloc(n + nextra, sizeof *all);

@@ -11,13 +11,14 @@
 #include "core/clock.h"
 
 #define QC_DEV_ACCOUNT "devstoreaccount1"
-#define QC_DEV_KEY "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+#define QC_DEV_KEY                                                                                 \
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 struct qc_backend {
-    const char *name;        /* "emulator", "azurite" */
-    char endpoint[256];      /* queue service URL, path-style with the account */
-    const char *ca_bundle;   /* NULL for plain http */
-    struct clc_clock clock;  /* the backend's clock */
+    const char *name;       /* "emulator", "azurite" */
+    char endpoint[256];     /* queue service URL, path-style with the account */
+    const char *ca_bundle;  /* NULL for plain http */
+    struct clc_clock clock; /* the backend's clock */
     int is_azurite;
 };
 
@@ -36,7 +37,7 @@ int64_t qc_now(void);
 /* Runs the shared cases plus extra (may be NULL/0) with group setup/teardown
  * hooks of the backend; returns the cmocka result. */
 struct CMUnitTest;
-int qc_run(const char *group, const struct CMUnitTest *extra, size_t nextra,
-           int (*setup)(void **), int (*teardown)(void **));
+int qc_run(const char *group, const struct CMUnitTest *extra, size_t nextra, int (*setup)(void **),
+           int (*teardown)(void **));
 
 #endif

@@ -58,8 +58,8 @@ static const char *svc(const char *name)
 }
 
 /* Builds client `name` of type with url, account and password file. */
-static enum clc_err make_ca(const char *type, const char *url, const char *user,
-                            const char *pwfile, const char *anchors)
+static enum clc_err make_ca(const char *type, const char *url, const char *user, const char *pwfile,
+                            const char *anchors)
 {
     char text[4096];
     enum clc_err e;
@@ -127,7 +127,9 @@ static long control_body(const char *method, const char *path, const char *body,
     clc_http_urlencode(&form, sec);
     clc_buf_append_str(&form, "&scope=api%3A%2F%2Fcertlc-emulator%2F.default");
     snprintf(url, sizeof url, "%s/%s/oauth2/v2.0/token", svc("entra"), emu_tenant(T.e));
-    struct clc_http_req tr = {.method = "POST", .url = url, .body = form.data,
+    struct clc_http_req tr = {.method = "POST",
+                              .url = url,
+                              .body = form.data,
                               .body_len = form.len,
                               .content_type = "application/x-www-form-urlencoded"};
     assert_int_equal(clc_http_do(T.http, &tr, &r, NULL), CLC_OK);
@@ -137,8 +139,11 @@ static long control_body(const char *method, const char *path, const char *body,
     assert_non_null(at);
     assert_int_equal(clc_secret_new(at, strlen(at), &bearer), CLC_OK);
     snprintf(url, sizeof url, "%s%s", svc("control"), path);
-    struct clc_http_req cr = {.method = method, .url = url, .bearer = bearer,
-                              .body = body, .body_len = body ? strlen(body) : 0,
+    struct clc_http_req cr = {.method = method,
+                              .url = url,
+                              .bearer = bearer,
+                              .body = body,
+                              .body_len = body ? strlen(body) : 0,
                               .content_type = body ? "application/json" : NULL};
     assert_int_equal(clc_http_do(T.http, &cr, &r, NULL), CLC_OK);
     st = r.status;
@@ -167,7 +172,8 @@ static long long newest_pending(void)
 
     assert_int_equal(control_body("GET", "/control/ca/requests", NULL, &text), 200);
     cJSON *doc = cJSON_Parse(text);
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "requests")) {
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "requests"))
+    {
         const char *d = cJSON_GetStringValue(cJSON_GetObjectItem(it, "status"));
         const cJSON *n = cJSON_GetObjectItem(it, "id");
         if (d && strcmp(d, "pending") == 0 && cJSON_IsNumber(n) && n->valuedouble > best)
@@ -294,16 +300,16 @@ static int teardown_all(void **state)
 static void expect_issued_for(const struct clc_ca_csr *csr)
 {
     if (T.res.disposition != CLC_CA_ISSUED)
-        fail_msg("not issued: %s %s %s", clc_ca_disposition_name(T.res.disposition),
-                 T.res.reason, T.res.code);
+        fail_msg("not issued: %s %s %s", clc_ca_disposition_name(T.res.disposition), T.res.reason,
+                 T.res.code);
     assert_true(sk_X509_num(T.res.chain) >= 2);
     X509 *leaf = sk_X509_value(T.res.chain, 0);
     assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(leaf), X509_REQ_get0_pubkey(clc_ca_csr_req(csr))),
                      1);
     for (int i = 1; i < sk_X509_num(T.res.chain); i++)
-        assert_int_equal(X509_check_issued(sk_X509_value(T.res.chain, i),
-                                           sk_X509_value(T.res.chain, i - 1)),
-                         X509_V_OK);
+        assert_int_equal(
+            X509_check_issued(sk_X509_value(T.res.chain, i), sk_X509_value(T.res.chain, i - 1)),
+            X509_V_OK);
     assert_true(T.res.key_checked);
 }
 

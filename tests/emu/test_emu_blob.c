@@ -88,8 +88,8 @@ static void test_put_get_list_delete(void **state)
     struct clc_http_resp r;
     char *next;
     const char *no_type[] = {"Content-Type: text/plain", NULL};
-    const char *bad_md5[] = {"x-ms-blob-type: BlockBlob", "Content-MD5: AAAAAAAAAAAAAAAAAAAAAA==",
-                             NULL};
+    const char *bad_md5[] = {"x-ms-blob-type: BlockBlob",
+                             "Content-MD5: AAAAAAAAAAAAAAAAAAAAAA==", NULL};
     (void)state;
 
     qt_key("blob", "PUT", B("/dlq?restype=container"), NULL, &r);
@@ -281,7 +281,8 @@ static void test_restart_and_dump(void **state)
     assert_int_equal(r.status, 200);
     assert_int_equal(clc_json_parse(clc_buf_str(&r.body), r.body.len, 1 << 20, &doc, NULL), CLC_OK);
     list = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "blob"), QT_DEV);
-    cJSON_ArrayForEach(it, list) {
+    cJSON_ArrayForEach(it, list)
+    {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(it, "name");
         const cJSON *blobs = cJSON_GetObjectItemCaseSensitive(it, "blobs");
         if (strcmp(n->valuestring, "dlq") == 0) {

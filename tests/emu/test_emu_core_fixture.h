@@ -39,11 +39,10 @@ struct resp {
 };
 
 /* Status check that shows the body when it fails. */
-#define expect_status(r, want)                                                             \
-    do {                                                                                   \
-        if ((r)->status != (want))                                                         \
-            fail_msg("status %ld, expected %d: %s", (r)->status, (want),                   \
-                     clc_buf_str(&(r)->body));                                             \
+#define expect_status(r, want)                                                                     \
+    do {                                                                                           \
+        if ((r)->status != (want))                                                                 \
+            fail_msg("status %ld, expected %d: %s", (r)->status, (want), clc_buf_str(&(r)->body)); \
     } while (0)
 
 void fx_resp_free(struct resp *r);

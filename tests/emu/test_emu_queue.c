@@ -154,8 +154,8 @@ static void test_queue_lifecycle(void **state)
     clc_http_resp_cleanup(&r);
 
     /* Names: 3-63 of [a-z0-9-], no leading/trailing/double dash. */
-    const char *bad[] = {Q("/ab"), Q("/Upper"), Q("/-lead"), Q("/trail-"), Q("/dou--ble"),
-                         Q("/under_score")};
+    const char *bad[] = {Q("/ab"),     Q("/Upper"),    Q("/-lead"),
+                         Q("/trail-"), Q("/dou--ble"), Q("/under_score")};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         qt_key("queue", "PUT", bad[i], NULL, &r);
         qt_assert_error(&r, 400, "InvalidResourceName");
@@ -185,8 +185,9 @@ static void test_list_queues(void **state)
     assert_non_null(strstr(clc_buf_str(&r.body), "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
                                                  "<EnumerationResults ServiceEndpoint=\"https://"));
     assert_int_equal(qt_count(&r, "Queue"), 2);
-    assert_non_null(strstr(clc_buf_str(&r.body),
-                           "<Queue><Name>list-a</Name><Metadata><k>v&amp;1</k></Metadata></Queue>"));
+    assert_non_null(
+        strstr(clc_buf_str(&r.body),
+               "<Queue><Name>list-a</Name><Metadata><k>v&amp;1</k></Metadata></Queue>"));
     assert_non_null(strstr(clc_buf_str(&r.body), "<Prefix>list-</Prefix>"));
     assert_non_null(strstr(clc_buf_str(&r.body), "<MaxResults>2</MaxResults>"));
     next = qt_xml(&r, "NextMarker");
@@ -283,8 +284,10 @@ static void test_put_get_delete(void **state)
 
     ok("DELETE", Q("/basic/messages"), NULL, 204);
     assert_int_equal(approx_count("basic"), 0);
-    qt_key("queue", "POST", Q("/nosuch/messages"), "<QueueMessage><MessageText>x</MessageText>"
-                                                   "</QueueMessage>", &r);
+    qt_key("queue", "POST", Q("/nosuch/messages"),
+           "<QueueMessage><MessageText>x</MessageText>"
+           "</QueueMessage>",
+           &r);
     qt_assert_error(&r, 404, "QueueNotFound");
     clc_http_resp_cleanup(&r);
     qt_key("queue", "GET", Q("/nosuch/messages"), NULL, &r);
@@ -499,11 +502,11 @@ static void test_bad_query_values(void **state)
 static void test_malformed_xml(void **state)
 {
     static const char *const files[] = {
-        "not-xml.xml",         "wrong-root.xml",        "unclosed-text.xml",
-        "unclosed-root.xml",   "unknown-entity.xml",    "raw-ampersand.xml",
-        "nested-element.xml",  "trailing-element.xml",  "bad-utf8.xml",
-        "control-char.xml",    "nul-charref.xml",       "two-texts.xml",
-        "no-text.xml",         "unterminated-cdata.xml", "unterminated-declaration.xml",
+        "not-xml.xml",        "wrong-root.xml",         "unclosed-text.xml",
+        "unclosed-root.xml",  "unknown-entity.xml",     "raw-ampersand.xml",
+        "nested-element.xml", "trailing-element.xml",   "bad-utf8.xml",
+        "control-char.xml",   "nul-charref.xml",        "two-texts.xml",
+        "no-text.xml",        "unterminated-cdata.xml", "unterminated-declaration.xml",
         "empty.xml",
     };
     struct clc_http_resp r;
@@ -560,7 +563,8 @@ static void test_control_hooks(void **state)
     expect_status(&r, 200);
     assert_int_equal(clc_json_parse(clc_buf_str(&r.body), r.body.len, 1 << 20, &doc, NULL), CLC_OK);
     q = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "queue"), QT_DEV);
-    cJSON_ArrayForEach(it, q) {
+    cJSON_ArrayForEach(it, q)
+    {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(it, "name");
         if (cJSON_IsString(n) && strcmp(n->valuestring, "dumped") == 0) {
             found = 1;
@@ -626,11 +630,16 @@ static void test_restart_keeps_state(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_queue_lifecycle),   cmocka_unit_test(test_list_queues),
-        cmocka_unit_test(test_put_get_delete),    cmocka_unit_test(test_visibility_and_redelivery),
-        cmocka_unit_test(test_update),            cmocka_unit_test(test_size_limit),
-        cmocka_unit_test(test_bad_query_values),  cmocka_unit_test(test_malformed_xml),
-        cmocka_unit_test(test_restart_keeps_state), cmocka_unit_test(test_ttl),
+        cmocka_unit_test(test_queue_lifecycle),
+        cmocka_unit_test(test_list_queues),
+        cmocka_unit_test(test_put_get_delete),
+        cmocka_unit_test(test_visibility_and_redelivery),
+        cmocka_unit_test(test_update),
+        cmocka_unit_test(test_size_limit),
+        cmocka_unit_test(test_bad_query_values),
+        cmocka_unit_test(test_malformed_xml),
+        cmocka_unit_test(test_restart_keeps_state),
+        cmocka_unit_test(test_ttl),
         cmocka_unit_test(test_control_hooks),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -63,8 +63,8 @@ static void expect(const char *method, const char *target, const char *auth, con
     clc_http_resp_cleanup(&r);
 }
 
-static void expect_error(const char *method, const char *target, const char *auth,
-                         const char *body, long status, const char *code)
+static void expect_error(const char *method, const char *target, const char *auth, const char *body,
+                         long status, const char *code)
 {
     struct clc_http_resp r;
     with(method, target, auth, body, &r);
@@ -165,8 +165,7 @@ static void test_account_sas(void **state)
     char *read = qt_account_sas(QT_DEV, QT_DEV_KEY, "q", "sco", "rl", 0, now + 600);
     char *blob = qt_account_sas(QT_DEV, QT_DEV_KEY, "b", "sco", "rwdlacup", 0, now + 600);
     char *objonly = qt_account_sas(QT_DEV, QT_DEV_KEY, "q", "o", "rwdlacup", 0, now + 600);
-    char *future = qt_account_sas(QT_DEV, QT_DEV_KEY, "q", "sco", "rwdlacup", now + 300,
-                                  now + 600);
+    char *future = qt_account_sas(QT_DEV, QT_DEV_KEY, "q", "sco", "rwdlacup", now + 300, now + 600);
     char *wrongkey = qt_account_sas(QT_DEV, QT_WRONG_KEY, "q", "sco", "rwdlacup", 0, now + 600);
     (void)state;
 
@@ -312,10 +311,13 @@ static void test_plain_http(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shared_key), cmocka_unit_test(test_hmac_matches_openssl),
+        cmocka_unit_test(test_shared_key),
+        cmocka_unit_test(test_hmac_matches_openssl),
         cmocka_unit_test(test_no_or_bad_credentials),
-        cmocka_unit_test(test_account_sas), cmocka_unit_test(test_service_sas),
-        cmocka_unit_test(test_bearer), cmocka_unit_test(test_plain_http),
+        cmocka_unit_test(test_account_sas),
+        cmocka_unit_test(test_service_sas),
+        cmocka_unit_test(test_bearer),
+        cmocka_unit_test(test_plain_http),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

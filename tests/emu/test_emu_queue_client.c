@@ -87,8 +87,8 @@ int qt_setup(void)
     snprintf(cfg, sizeof cfg,
              "{\"storage\": {\"accounts\": ["
              "{\"name\": \"" QT_DEV "\", \"key\": \"" QT_DEV_KEY "\"},"
-             "{\"name\": \"" QT_ACCT2 "\", \"key\": \"" QT_ACCT2_KEY "\", \"key2\": \"" QT_ACCT2_KEY2
-             "\"}]},"
+             "{\"name\": \"" QT_ACCT2 "\", \"key\": \"" QT_ACCT2_KEY
+             "\", \"key2\": \"" QT_ACCT2_KEY2 "\"}]},"
              " \"identities\": ["
              "{\"name\": \"queuer\", \"roles\": [\"Storage Queue Data Contributor\"]},"
              "{\"name\": \"blobber\", \"roles\": [\"Storage Blob Data Contributor\"]},"
@@ -142,9 +142,10 @@ char *qt_token(const char *identity, const char *aud)
 
 static int hexv(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                                                 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 static char *pct_decode(const char *s, size_t n)
@@ -295,8 +296,7 @@ static char *sign(const char *method, const char *acct, const char *target, cons
 }
 
 long qt_req(const char *service, const char *method, const char *target, const char *auth,
-            const char *const *headers, const char *body, size_t len,
-            struct clc_http_resp *resp)
+            const char *const *headers, const char *body, size_t len, struct clc_http_resp *resp)
 {
     char url[4096], date[64], acct[64], clen[24] = "", datehdr[80], authv[512];
     const char *all[48], *signed_hdrs[50];
@@ -463,15 +463,14 @@ char *qt_queue_sas(const char *acct, const char *key_b64, const char *queue, con
         clc_time_fmt_iso8601(st, tst);
     clc_time_fmt_iso8601(se, tse);
     clc_buf_init(&b, 4096);
-    clc_buf_appendf(&b, "%s\n%s\n%s\n/queue/%s/%s\n\n\nhttps\n" VERSION, sp, tst, tse, acct,
-                    queue);
+    clc_buf_appendf(&b, "%s\n%s\n%s\n/queue/%s/%s\n\n\nhttps\n" VERSION, sp, tst, tse, acct, queue);
     snprintf(fields, sizeof fields, "sv=" VERSION "&sp=%s%s%s&se=%s&spr=https", sp,
              st ? "&st=" : "", tst, tse);
     return sas_query(&b, key_b64, fields);
 }
 
-char *qt_blob_sas(const char *acct, const char *key_b64, const char *container,
-                  const char *blob, const char *sp, int64_t se)
+char *qt_blob_sas(const char *acct, const char *key_b64, const char *container, const char *blob,
+                  const char *sp, int64_t se)
 {
     char tse[40], fields[512];
     struct clc_buf b;

@@ -54,8 +54,7 @@ void qt_teardown(void);
  * headers: extra "Name: value" lines (x-ms-* ones are signed). Returns the
  * status, 0 on a transport error; resp is initialised here. */
 long qt_req(const char *service, const char *method, const char *target, const char *auth,
-            const char *const *headers, const char *body, size_t len,
-            struct clc_http_resp *resp);
+            const char *const *headers, const char *body, size_t len, struct clc_http_resp *resp);
 /* Shorthand: SharedKey, no extra headers; body NULL = none. */
 long qt_key(const char *service, const char *method, const char *target, const char *body,
             struct clc_http_resp *resp);
@@ -79,7 +78,7 @@ char *qt_account_sas(const char *acct, const char *key_b64, const char *ss, cons
 /* Service SAS for a queue, or a blob container (blob NULL) / blob. */
 char *qt_queue_sas(const char *acct, const char *key_b64, const char *queue, const char *sp,
                    int64_t st, int64_t se);
-char *qt_blob_sas(const char *acct, const char *key_b64, const char *container,
-                  const char *blob, const char *sp, int64_t se);
+char *qt_blob_sas(const char *acct, const char *key_b64, const char *container, const char *blob,
+                  const char *sp, int64_t se);
 
 #endif

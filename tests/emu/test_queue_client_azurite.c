@@ -43,7 +43,8 @@ static int free_port(void)
 
 static int can_connect(int port)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int fd = socket(AF_INET, SOCK_STREAM, 0), ok = 0;
     if (fd < 0)
@@ -80,10 +81,18 @@ static int setup(void **state)
     if (port <= 0)
         return -1;
     snprintf(portstr, sizeof portstr, "%d", port);
-    char *argv[] = {(char *)AZURITE,         "--queueHost",       "127.0.0.1",
-                    "--queuePort",           portstr,             "--inMemoryPersistence",
-                    "--skipApiVersionCheck", "--loose",           "--disableTelemetry",
-                    "--silent",              "--extentMemoryLimit", "64",
+    char *argv[] = {(char *)AZURITE,
+                    "--queueHost",
+                    "127.0.0.1",
+                    "--queuePort",
+                    portstr,
+                    "--inMemoryPersistence",
+                    "--skipApiVersionCheck",
+                    "--loose",
+                    "--disableTelemetry",
+                    "--silent",
+                    "--extentMemoryLimit",
+                    "64",
                     NULL};
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);

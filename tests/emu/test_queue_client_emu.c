@@ -200,8 +200,7 @@ static void bearer_auth(void **state)
     assert_int_equal(clc_queue_put(q, name, "token", 5, 0, 0, NULL, &ei), CLC_OK);
     assert_int_equal(clc_queue_get(q, name, 1, 30, &m, &ei), CLC_OK);
     assert_int_equal(m.n, 1);
-    assert_int_equal(clc_queue_delete_message(q, name, m.v[0].id, m.v[0].pop_receipt, &ei),
-                     CLC_OK);
+    assert_int_equal(clc_queue_delete_message(q, name, m.v[0].id, m.v[0].pop_receipt, &ei), CLC_OK);
     clc_queue_msgs_cleanup(&m);
 
     /* A valid token without a Storage Queue Data role: 403, not 401. */
@@ -215,9 +214,8 @@ static void bearer_auth(void **state)
     /* A token for another audience is refused. */
     struct clc_storage_cred *wrong = NULL;
     struct clc_queue *wq = NULL;
-    assert_int_equal(clc_storage_cred_bearer(renewer, "https://vault.azure.net/.default", &wrong,
-                                             NULL),
-                     CLC_OK);
+    assert_int_equal(
+        clc_storage_cred_bearer(renewer, "https://vault.azure.net/.default", &wrong, NULL), CLC_OK);
     wq = qc_client(wrong);
     rc = clc_queue_put(wq, name, "x", 1, 0, 0, NULL, &ei);
     assert_true(rc == CLC_ERR_AUTH || rc == CLC_ERR_FORBIDDEN);
@@ -243,8 +241,8 @@ static void blob_dead_letters(void **state)
     int created = -1;
 
     snprintf(endpoint, sizeof endpoint, "%s/%s", emu_service_url(emu, "blob"), QC_DEV_ACCOUNT);
-    struct clc_storage_opts o = {.endpoint = endpoint, .cred = qc_dev_cred(), .http = &ho,
-                                 .clock = &qcb.clock};
+    struct clc_storage_opts o = {
+        .endpoint = endpoint, .cred = qc_dev_cred(), .http = &ho, .clock = &qcb.clock};
     assert_int_equal(clc_blob_new(&o, &b, &ei), CLC_OK);
     assert_int_equal(clc_blob_create_container(b, "deadletters", &created, &ei), CLC_OK);
     assert_int_equal(created, 1);
@@ -256,9 +254,9 @@ static void blob_dead_letters(void **state)
     for (size_t i = 0; i < 3; i++) {
         char body[64];
         snprintf(body, sizeof body, "[{\"n\":%zu}]", i);
-        assert_int_equal(clc_blob_put(b, "deadletters", names[i], body, strlen(body),
-                                      "application/json", &ei),
-                         CLC_OK);
+        assert_int_equal(
+            clc_blob_put(b, "deadletters", names[i], body, strlen(body), "application/json", &ei),
+            CLC_OK);
     }
     struct clc_blob_list l = {0};
     assert_int_equal(clc_blob_list(b, "deadletters", "SUB-A/", NULL, 1, &l, &ei), CLC_OK);
@@ -282,8 +280,7 @@ static void blob_dead_letters(void **state)
     assert_string_equal(data, "[{\"n\":2}]");
     assert_int_equal(len, 9);
     free(data);
-    assert_int_equal(clc_blob_get(b, "deadletters", names[2], 4, &data, &len, &ei),
-                     CLC_ERR_LIMIT);
+    assert_int_equal(clc_blob_get(b, "deadletters", names[2], 4, &data, &len, &ei), CLC_ERR_LIMIT);
     assert_null(data);
     assert_int_equal(clc_blob_delete(b, "deadletters", names[2], &ei), CLC_OK);
     assert_int_equal(clc_blob_get(b, "deadletters", names[2], 1024, &data, &len, &ei),
@@ -299,10 +296,9 @@ static void blob_dead_letters(void **state)
 int main(void)
 {
     const struct CMUnitTest extra[] = {
-        cmocka_unit_test(visibility_by_clock), cmocka_unit_test(ttl_by_clock),
+        cmocka_unit_test(visibility_by_clock),  cmocka_unit_test(ttl_by_clock),
         cmocka_unit_test(sas_expires_by_clock), cmocka_unit_test(bearer_auth),
         cmocka_unit_test(blob_dead_letters),
     };
-    return qc_run("queue_client_emulator", extra, sizeof extra / sizeof extra[0], setup,
-                  teardown);
+    return qc_run("queue_client_emulator", extra, sizeof extra / sizeof extra[0], setup, teardown);
 }

@@ -17,8 +17,7 @@
 #define LIMIT 8192
 
 static const char *const vaults[] = {"kv-prod", "KV-TEST"};
-static const struct clc_event_filter filter = {
-    .vaults = vaults, .nvaults = 2, .max_bytes = LIMIT};
+static const struct clc_event_filter filter = {.vaults = vaults, .nvaults = 2, .max_bytes = LIMIT};
 
 static char *slurp(const char *path, size_t *len)
 {

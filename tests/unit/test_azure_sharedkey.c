@@ -11,7 +11,8 @@
 #include "azure/storage_auth.h"
 #include "azure/storage_xml.h"
 
-#define DEV_KEY "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+#define DEV_KEY                                                                                    \
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 #define DATE "Thu, 23 Nov 2023 15:53:16 GMT"
 
 static struct clc_storage_cred *dev_cred(void)
@@ -29,8 +30,8 @@ static void sts_reference_example(void **state)
     (void)state;
     const char *hdrs[] = {"x-ms-version: 2021-12-02", "x-ms-date: " DATE, NULL};
     struct clc_storage_param q[] = {{"visibilitytimeout", "30"}, {"numofmessages", "1"}};
-    struct clc_storage_sign_input in = {.method = "GET", .path = "/certlc/messages", .query = q,
-                                        .nquery = 2, .headers = hdrs};
+    struct clc_storage_sign_input in = {
+        .method = "GET", .path = "/certlc/messages", .query = q, .nquery = 2, .headers = hdrs};
     struct clc_buf b;
     clc_buf_init(&b, 4096);
     assert_int_equal(clc_storage_string_to_sign("acct", &in, &b, NULL), CLC_OK);
@@ -82,10 +83,13 @@ static void sts_repeated_query_and_date(void **state)
     /* Without x-ms-date the Date header is signed; repeated parameters are
      * sorted and joined; Content-Length 0 signs as empty. */
     const char *hdrs[] = {"Date: " DATE, "x-ms-version: 2021-12-02", NULL};
-    struct clc_storage_param q[] = {{"include", "metadata"}, {"comp", "list"},
-                                    {"Include", "acl"}};
-    struct clc_storage_sign_input in = {.method = "GET", .path = "/", .query = q, .nquery = 3,
-                                        .headers = hdrs, .content_length = 0};
+    struct clc_storage_param q[] = {{"include", "metadata"}, {"comp", "list"}, {"Include", "acl"}};
+    struct clc_storage_sign_input in = {.method = "GET",
+                                        .path = "/",
+                                        .query = q,
+                                        .nquery = 3,
+                                        .headers = hdrs,
+                                        .content_length = 0};
     struct clc_buf b;
     clc_buf_init(&b, 4096);
     assert_int_equal(clc_storage_string_to_sign("acct", &in, &b, NULL), CLC_OK);
@@ -102,8 +106,8 @@ static void signature_vectors(void **state)
     struct clc_secret *auth = NULL;
     const char *hdrs[] = {"x-ms-version: 2021-12-02", "x-ms-date: " DATE, NULL};
     struct clc_storage_param q[] = {{"numofmessages", "1"}, {"visibilitytimeout", "30"}};
-    struct clc_storage_sign_input in = {.method = "GET", .path = "/certlc/messages", .query = q,
-                                        .nquery = 2, .headers = hdrs};
+    struct clc_storage_sign_input in = {
+        .method = "GET", .path = "/certlc/messages", .query = q, .nquery = 2, .headers = hdrs};
 
     /* The reference example signed as account "acct" needs that name. */
     struct clc_secret *k = NULL;
@@ -135,9 +139,12 @@ static void sas_vectors(void **state)
     (void)state;
     struct clc_storage_cred *c = dev_cred();
     struct clc_secret *t = NULL;
-    struct clc_storage_sas_opts acc = {.permissions = "rwdlacup", .services = "q",
-                                       .resource_types = "sco", .start = 1703980800,
-                                       .expiry = 1704067200, .version = "2021-12-02"};
+    struct clc_storage_sas_opts acc = {.permissions = "rwdlacup",
+                                       .services = "q",
+                                       .resource_types = "sco",
+                                       .start = 1703980800,
+                                       .expiry = 1704067200,
+                                       .version = "2021-12-02"};
     assert_int_equal(clc_storage_sas_account(c, &acc, &t, NULL), CLC_OK);
     assert_string_equal(clc_secret_reveal(t),
                         "sv=2021-12-02&ss=q&srt=sco&sp=rwdlacup&st=2023-12-31T00%3A00%3A00Z"
@@ -145,8 +152,10 @@ static void sas_vectors(void **state)
                         "&sig=4C4eoFJ6qrat2wejjm7WMdiP%2BZVRSW7iIF2OfNxGz1w%3D");
     clc_secret_free(t);
 
-    struct clc_storage_sas_opts qs = {.permissions = "raup", .expiry = 1704067200,
-                                      .protocol = "https,http", .version = "2021-12-02"};
+    struct clc_storage_sas_opts qs = {.permissions = "raup",
+                                      .expiry = 1704067200,
+                                      .protocol = "https,http",
+                                      .version = "2021-12-02"};
     assert_int_equal(clc_storage_sas_queue(c, "certlc", &qs, &t, NULL), CLC_OK);
     assert_string_equal(clc_secret_reveal(t),
                         "sv=2021-12-02&se=2024-01-01T00%3A00%3A00Z&sp=raup&spr=https%2Chttp"
@@ -229,7 +238,8 @@ static void xml_reader(void **state)
     static const char doc[] =
         "\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n"
         "<!-- c --><QueueMessagesList>\n  <QueueMessage>\n    <MessageId>a-1</MessageId>\n"
-        "    <MessageText>x &lt;&amp;&gt; &#65;&#x42; &quot;q&apos;\r\nz<![CDATA[<raw>]]></MessageText>\n"
+        "    <MessageText>x &lt;&amp;&gt; &#65;&#x42; "
+        "&quot;q&apos;\r\nz<![CDATA[<raw>]]></MessageText>\n"
         "  </QueueMessage><QueueMessage a='1' b=\"2\"><MessageId>b</MessageId></QueueMessage>"
         "<Empty/></QueueMessagesList>\n";
     struct clc_xml *x = NULL;

@@ -269,8 +269,9 @@ static void test_password_on_fd3_clean_env(void **state)
     setenv("CA_TEST_PW", "s3cret-pw", 1);
     setenv("CA_TEST_UNLISTED", "x", 1);
     setenv("CA_TEST_LISTED", "y", 1);
-    assert_int_equal(make_ca("checkpw", "\"password_env\":\"CA_TEST_PW\","
-                                        "\"pass_env\":[\"CA_TEST_LISTED\"]",
+    assert_int_equal(make_ca("checkpw",
+                             "\"password_env\":\"CA_TEST_PW\","
+                             "\"pass_env\":[\"CA_TEST_LISTED\"]",
                              NULL),
                      CLC_OK);
     assert_int_equal(submit(), CLC_OK);
@@ -321,8 +322,8 @@ static void test_config_mistakes(void **state)
     struct clc_ca_req req = {.csr = T.csr};
     (void)state;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        enum clc_err e = clc_config_load_text(bad[i], strlen(bad[i]), "t", NULL, schema, 1,
-                                              &T.cfg, &T.ei);
+        enum clc_err e =
+            clc_config_load_text(bad[i], strlen(bad[i]), "t", NULL, schema, 1, &T.cfg, &T.ei);
         if (e == CLC_OK) {
             e = clc_ca_from_config(T.cfg, "cmd", NULL, NULL, &T.ca, &T.ei);
             if (e == CLC_OK)
@@ -344,10 +345,8 @@ static void test_config_mistakes(void **state)
     assert_non_null(strstr(T.ei.msg, "trust_anchors is required"));
     /* Unknown CA name. */
     struct clc_ca *other = NULL;
-    assert_int_equal(clc_ca_from_config(T.cfg, "nope", NULL, NULL, &other, &T.ei),
-                     CLC_ERR_CONFIG);
-    assert_int_equal(clc_ca_from_config(T.cfg, "../x", NULL, NULL, &other, &T.ei),
-                     CLC_ERR_INVALID);
+    assert_int_equal(clc_ca_from_config(T.cfg, "nope", NULL, NULL, &other, &T.ei), CLC_ERR_CONFIG);
+    assert_int_equal(clc_ca_from_config(T.cfg, "../x", NULL, NULL, &other, &T.ei), CLC_ERR_INVALID);
 }
 
 int main(void)

@@ -34,12 +34,12 @@ static struct {
     struct pki pki;
     struct clc_signer *key, *other;
     struct clc_ca_csr *csr;
-    char *leaf_pem;       /* for key, CRLF line ends */
-    char *other_pem;      /* for another key */
-    char *p7_root_first;  /* base64 armoured as CERTIFICATE, [root, inter, leaf] */
-    char *p7_leaf_only;   /* bare base64 */
-    char *p7_other;       /* bare base64, other key's leaf + inter */
-    char *p7_cas;         /* bare base64, [root, inter] */
+    char *leaf_pem;      /* for key, CRLF line ends */
+    char *other_pem;     /* for another key */
+    char *p7_root_first; /* base64 armoured as CERTIFICATE, [root, inter, leaf] */
+    char *p7_leaf_only;  /* bare base64 */
+    char *p7_other;      /* bare base64, other key's leaf + inter */
+    char *p7_cas;        /* bare base64, [root, inter] */
     struct clc_config *cfg;
     struct clc_ca *ca;
     struct clc_ca_result res;
@@ -50,8 +50,9 @@ static void reply(struct mg_connection *c, int status, const char *ctype, const 
                   const char *body)
 {
     size_t n = strlen(body);
-    mg_printf(c, "HTTP/1.1 %d X\r\nContent-Type: %s\r\n%sContent-Length: %zu\r\n"
-                 "Connection: close\r\n\r\n",
+    mg_printf(c,
+              "HTTP/1.1 %d X\r\nContent-Type: %s\r\n%sContent-Length: %zu\r\n"
+              "Connection: close\r\n\r\n",
               status, ctype, extra ? extra : "", n);
     mg_write(c, body, n);
 }
@@ -77,9 +78,9 @@ static int handler(struct mg_connection *c, void *cb)
     char *page = NULL;
     if (strcmp(u, "/g1/certsrv/certfnsh.asp") == 0) {
         reply(c, 200, "text/html", NULL, page = fixture("garbage-login.html"));
-    } else if (strstr(u, "/certfnsh.asp") && (strncmp(u, "/g2/", 4) == 0 ||
-                                               strncmp(u, "/g3/", 4) == 0 ||
-                                               strncmp(u, "/g4/", 4) == 0)) {
+    } else if (strstr(u, "/certfnsh.asp") &&
+               (strncmp(u, "/g2/", 4) == 0 || strncmp(u, "/g3/", 4) == 0 ||
+                strncmp(u, "/g4/", 4) == 0)) {
         reply(c, 200, "text/html", NULL, page = fixture("submit-issued.html"));
     } else if (strcmp(u, "/g2/certsrv/certnew.cer") == 0) {
         reply(c, 200, "application/pkix-cert", NULL, "this is not a certificate");
@@ -87,8 +88,8 @@ static int handler(struct mg_connection *c, void *cb)
         reply(c, 200, "application/pkix-cert", NULL, T.other_pem);
     } else if (strcmp(u, "/g4/certsrv/certnew.cer") == 0) {
         reply(c, 200, "application/pkix-cert", NULL, T.leaf_pem);
-    } else if (strstr(u, "/certnew.p7b") && (strncmp(u, "/g3/", 4) == 0 ||
-                                              strncmp(u, "/g4/", 4) == 0)) {
+    } else if (strstr(u, "/certnew.p7b") &&
+               (strncmp(u, "/g3/", 4) == 0 || strncmp(u, "/g4/", 4) == 0)) {
         reply(c, 200, "application/x-pkcs7-certificates", NULL, T.p7_root_first);
     } else if (strcmp(u, "/g5/certsrv/certfnsh.asp") == 0) {
         reply(c, 200, "text/html", NULL, page = fixture("submit-denied-enroll.html"));
@@ -256,9 +257,8 @@ static void test_adcs_root_first_chain(void **state)
     assert_int_equal(T.res.disposition, CLC_CA_ISSUED);
     assert_string_equal(T.res.request_id, "42");
     assert_int_equal(sk_X509_num(T.res.chain), 3);
-    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(T.res.chain, 0)),
-                                 clc_signer_pkey(T.key)),
-                     1);
+    assert_int_equal(
+        EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(T.res.chain, 0)), clc_signer_pkey(T.key)), 1);
     assert_int_equal(X509_cmp(sk_X509_value(T.res.chain, 1), T.pki.inter), 0);
     assert_int_equal(X509_cmp(sk_X509_value(T.res.chain, 2), T.pki.root), 0);
 }

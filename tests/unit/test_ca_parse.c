@@ -154,8 +154,7 @@ static void test_p7_encodings(void **state)
 
     /* AD CS: PKCS#7 armoured as CERTIFICATE, CRLF. */
     char *armoured = calloc(1, strlen(folded) + 128);
-    sprintf(armoured, "-----BEGIN CERTIFICATE-----\r\n%s\r\n-----END CERTIFICATE-----\r\n",
-            folded);
+    sprintf(armoured, "-----BEGIN CERTIFICATE-----\r\n%s\r\n-----END CERTIFICATE-----\r\n", folded);
     assert_int_equal(clc_ca_p7_parse(armoured, strlen(armoured), &sk, NULL), CLC_OK);
     assert_int_equal(sk_X509_num(sk), 2);
     sk_X509_pop_free(sk, X509_free);
@@ -256,8 +255,9 @@ static void test_csr_input(void **state)
     char *nw = calloc(1, strlen(pem) + 16);
     const char *body = strchr(pem, '\n') + 1;
     size_t blen = (size_t)(strstr(pem, "-----END") - body);
-    sprintf(nw, "-----BEGIN NEW CERTIFICATE REQUEST-----\n%.*s-----END NEW CERTIFICATE "
-                "REQUEST-----\n",
+    sprintf(nw,
+            "-----BEGIN NEW CERTIFICATE REQUEST-----\n%.*s-----END NEW CERTIFICATE "
+            "REQUEST-----\n",
             (int)blen, body);
     assert_int_equal(clc_ca_csr_parse(nw, strlen(nw), &c, &ei), CLC_OK);
     clc_ca_csr_free(c);
