@@ -48,6 +48,17 @@ void kv_reply_hdrs(struct emu_req *r, int status, cJSON *doc, const char *extra)
     cJSON_Delete(doc);
 }
 
+void kv_finish(struct emu_req *r, const struct kv_fault *f, int status, cJSON *doc,
+               const char *extra)
+{
+    if (f->status) {
+        cJSON_Delete(doc);
+        kv_fault_send(r, f);
+    } else {
+        kv_reply_hdrs(r, status, doc, extra);
+    }
+}
+
 void kv_reply(struct emu_req *r, int status, cJSON *doc)
 {
     kv_reply_hdrs(r, status, doc, NULL);

@@ -141,6 +141,10 @@ void kv_fault(struct kv_fault *f, int status, const char *code, const char *inne
 /* 404 CertificateNotFound for name (and version). */
 void kv_fault_nf(struct kv_fault *f, const char *name, const char *version);
 void kv_fault_send(struct emu_req *r, const struct kv_fault *f);
+/* A handler's last step: the fault if one was decided (doc is freed), else
+ * doc with status and the extra header line (may be NULL). */
+void kv_finish(struct emu_req *r, const struct kv_fault *f, int status, cJSON *doc,
+               const char *extra);
 
 /* ---- keyvault_store.c: data model and persistence ---- */
 struct kv_cert *kv_cert_new(const char *name);

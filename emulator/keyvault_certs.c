@@ -336,10 +336,7 @@ void kv_h_get(struct kv_ctx *k)
             kv_fault_nf(&f, name, version);
     }
     pthread_mutex_unlock(&k->v->mu);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 200, doc);
+    kv_finish(k->r, &f, 200, doc, NULL);
 }
 
 void kv_h_update(struct kv_ctx *k)
@@ -395,10 +392,7 @@ void kv_h_update(struct kv_ctx *k)
         doc = kv_bundle_json(k->v, c, ver, 1);
     }
     pthread_mutex_unlock(&k->v->mu);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 200, doc);
+    kv_finish(k->r, &f, 200, doc, NULL);
 out:
     cJSON_Delete(tags);
     cJSON_Delete(pol);
@@ -423,10 +417,7 @@ void kv_h_policy_get(struct kv_ctx *k)
     else
         doc = kv_policy_json(k->v, c);
     pthread_mutex_unlock(&k->v->mu);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 200, doc);
+    kv_finish(k->r, &f, 200, doc, NULL);
 }
 
 void kv_h_policy_update(struct kv_ctx *k)
@@ -454,10 +445,7 @@ void kv_h_policy_update(struct kv_ctx *k)
     }
     pthread_mutex_unlock(&k->v->mu);
     cJSON_Delete(body);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 200, doc);
+    kv_finish(k->r, &f, 200, doc, NULL);
 }
 
 /* ---- soft delete ---- */
@@ -490,10 +478,7 @@ void kv_h_delete(struct kv_ctx *k)
         }
     }
     pthread_mutex_unlock(&k->v->mu);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 200, doc);
+    kv_finish(k->r, &f, 200, doc, NULL);
 }
 
 static void deleted_nf(struct kv_fault *f, const char *name)
@@ -520,10 +505,7 @@ void kv_h_deleted_get(struct kv_ctx *k)
     else
         doc = kv_deleted_json(k->v, c, 0);
     pthread_mutex_unlock(&k->v->mu);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 200, doc);
+    kv_finish(k->r, &f, 200, doc, NULL);
 }
 
 void kv_h_deleted_purge(struct kv_ctx *k)
@@ -542,10 +524,7 @@ void kv_h_deleted_purge(struct kv_ctx *k)
         kv_unpersist(k->v, c->lname);
     pthread_mutex_unlock(&k->v->mu);
     kv_cert_free(c);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 204, NULL);
+    kv_finish(k->r, &f, 204, NULL, NULL);
 }
 
 void kv_h_deleted_recover(struct kv_ctx *k)
@@ -571,8 +550,5 @@ void kv_h_deleted_recover(struct kv_ctx *k)
         doc = kv_bundle_json(k->v, c, kv_cert_latest(c), 1);
     }
     pthread_mutex_unlock(&k->v->mu);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 200, doc);
+    kv_finish(k->r, &f, 200, doc, NULL);
 }

@@ -265,10 +265,7 @@ void kv_h_create(struct kv_ctx *k)
                  c->name, k->api_version);
     }
     pthread_mutex_unlock(&k->v->mu);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply_hdrs(k->r, 202, doc, loc);
+    kv_finish(k->r, &f, 202, doc, loc);
 out:
     kv_version_free(ver);
     X509_free(cert);
@@ -305,10 +302,7 @@ void kv_h_pending_get(struct kv_ctx *k)
     else
         doc = kv_operation_json(k->v, c);
     pthread_mutex_unlock(&k->v->mu);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 200, doc);
+    kv_finish(k->r, &f, 200, doc, NULL);
 }
 
 void kv_h_pending_update(struct kv_ctx *k)
@@ -346,10 +340,7 @@ void kv_h_pending_update(struct kv_ctx *k)
         doc = kv_operation_json(k->v, c);
     }
     pthread_mutex_unlock(&k->v->mu);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 200, doc);
+    kv_finish(k->r, &f, 200, doc, NULL);
 }
 
 void kv_h_pending_delete(struct kv_ctx *k)
@@ -380,10 +371,7 @@ void kv_h_pending_delete(struct kv_ctx *k)
         }
     }
     pthread_mutex_unlock(&k->v->mu);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 200, doc);
+    kv_finish(k->r, &f, 200, doc, NULL);
 }
 
 /* ---- merge ---- */
@@ -518,10 +506,7 @@ void kv_h_merge(struct kv_ctx *k)
         ver = NULL;
     }
     pthread_mutex_unlock(&k->v->mu);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 201, doc);
+    kv_finish(k->r, &f, 201, doc, NULL);
 out:
     kv_version_free(ver);
     X509_free(leaf);
@@ -618,10 +603,7 @@ void kv_h_import(struct kv_ctx *k)
         ver = NULL;
     }
     pthread_mutex_unlock(&k->v->mu);
-    if (f.status)
-        kv_fault_send(k->r, &f);
-    else
-        kv_reply(k->r, 200, doc);
+    kv_finish(k->r, &f, 200, doc, NULL);
 out:
     kv_version_free(ver);
     EVP_PKEY_free(key);
