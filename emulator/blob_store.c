@@ -22,16 +22,6 @@
 #define FILE_MAX ((size_t)96 * 1024 * 1024)
 #define BLOB_PREFIX "b-"
 
-static char *path_join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-
-    if (p != NULL)
-        snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
 static void new_etag(char out[24])
 {
     char hex[16];
@@ -46,7 +36,7 @@ static void new_etag(char out[24])
 static enum clc_err write_json(const char *dir, const char *file, const cJSON *doc,
                                struct clc_errinfo *ei)
 {
-    char *path = path_join(dir, file), *text = clc_json_print(doc);
+    char *path = emu_storage_path_join(dir, file), *text = clc_json_print(doc);
     enum clc_err rc;
 
     if (path == NULL || text == NULL)
@@ -161,29 +151,6 @@ static void container_free(struct emu_container *c)
     free(c);
 }
 
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-
-    if (d == NULL)
-        return;
-    while ((de = readdir(d)) != NULL) {
-        char *p;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        p = path_join(dir, de->d_name);
-        if (p != NULL && unlink(p) != 0)
-            clc_log(CLC_LOG_WARN, "emu.blob.unlink_failed", CLC_LS("path", p),
-                    CLC_LS("reason", strerror(errno)));
-        free(p);
-    }
-    closedir(d);
-    if (rmdir(dir) != 0 && errno != ENOENT)
-        clc_log(CLC_LOG_WARN, "emu.blob.rmdir_failed", CLC_LS("path", dir),
-                CLC_LS("reason", strerror(errno)));
-}
-
 static int cont_cmp(const struct emu_container *c, const char *account, const char *name)
 {
     int d = strcmp(c->account, account);
@@ -212,7 +179,7 @@ static enum clc_err container_new(struct emu_blob_store *s, const char *account,
     snprintf(c->name, sizeof c->name, "%s", name);
     if (s->dir != NULL) {
         snprintf(rel, sizeof rel, "%s/%s", account, name);
-        c->dir = path_join(s->dir, rel);
+        c->dir = emu_storage_path_join(s->dir, rel);
         if (c->dir == NULL) {
             free(c);
             return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
@@ -258,7 +225,7 @@ enum clc_err emu_container_create(struct emu_blob_store *s, const char *account,
             rc = save_container(c, ei);
         if (rc != CLC_OK) {
             container_unlink(s, c);
-            remove_dir(c->dir);
+            emu_storage_remove_dir(c->dir);
             container_free(c);
             return rc;
         }
@@ -271,7 +238,7 @@ void emu_container_delete(struct emu_blob_store *s, struct emu_container *c)
 {
     container_unlink(s, c);
     if (c->dir != NULL)
-        remove_dir(c->dir);
+        emu_storage_remove_dir(c->dir);
     container_free(c);
 }
 
@@ -357,7 +324,7 @@ enum clc_err emu_blob_delete(struct emu_blob_store *s, struct emu_container *c, 
     (void)s;
     if (c->dir != NULL) {
         snprintf(file, sizeof file, BLOB_PREFIX "%s.json", b->file);
-        path = path_join(c->dir, file);
+        path = emu_storage_path_join(c->dir, file);
         if (path == NULL)
             return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
         if (unlink(path) != 0 && errno != ENOENT)
@@ -373,7 +340,7 @@ enum clc_err emu_blob_delete(struct emu_blob_store *s, struct emu_container *c, 
 
 static enum clc_err load_blob(struct emu_container *c, const char *file, struct clc_errinfo *ei)
 {
-    char *path = path_join(c->dir, file), *text = NULL;
+    char *path = emu_storage_path_join(c->dir, file), *text = NULL;
     size_t len = 0, flen = strlen(file);
     cJSON *doc = NULL;
     const char *name, *ct, *etag, *data;
@@ -431,7 +398,7 @@ static enum clc_err load_container(struct emu_blob_store *s, const char *account
     rc = container_new(s, account, name, &c, ei);
     if (rc != CLC_OK)
         return rc;
-    cpath = path_join(c->dir, "container.json");
+    cpath = emu_storage_path_join(c->dir, "container.json");
     rc = cpath ? clc_file_read(cpath, FILE_MAX, &text, &len, ei)
                : clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
     if (rc == CLC_OK)
@@ -470,14 +437,14 @@ enum clc_err emu_blob_store_open(struct emu *e, struct emu_blob_store **out, str
     pthread_mutex_init(&s->mu, NULL);
     s->e = e;
     if (data != NULL) {
-        s->dir = path_join(data, "storage/blob");
+        s->dir = emu_storage_path_join(data, "storage/blob");
         rc = s->dir ? clc_file_mkdirs(s->dir, 0700, ei)
                     : clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
         if (rc == CLC_OK && (top = opendir(s->dir)) == NULL)
             rc = clc_errf(ei, CLC_ERR_IO, "%s: %s", s->dir, strerror(errno));
     }
     for (struct dirent *a; rc == CLC_OK && top != NULL && (a = readdir(top)) != NULL;) {
-        char *ap = a->d_name[0] != '.' ? path_join(s->dir, a->d_name) : NULL;
+        char *ap = a->d_name[0] != '.' ? emu_storage_path_join(s->dir, a->d_name) : NULL;
         DIR *acct = ap ? opendir(ap) : NULL;
         for (struct dirent *cd; rc == CLC_OK && acct && (cd = readdir(acct)) != NULL;)
             if (strlen(a->d_name) < 25 && emu_storage_name_ok(cd->d_name))

@@ -25,16 +25,6 @@
 
 /* ---- files ---- */
 
-static char *path_join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-
-    if (p != NULL)
-        snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
 /* Writes a temporary file and renames it over path: a reader (or a restart
  * after the process dies) sees the old document or the new one. Unlike
  * clc_file_write_atomic it does not fsync: messages change several times a
@@ -80,7 +70,7 @@ out:
 static enum clc_err write_json(const char *dir, const char *file, const cJSON *doc,
                                struct clc_errinfo *ei)
 {
-    char *path = path_join(dir, file), *text = clc_json_print(doc);
+    char *path = emu_storage_path_join(dir, file), *text = clc_json_print(doc);
     enum clc_err rc;
 
     if (path == NULL || text == NULL)
@@ -148,37 +138,13 @@ static enum clc_err unlink_msg(const struct emu_queue *q, const struct emu_qmsg 
     if (q->dir == NULL)
         return CLC_OK;
     snprintf(file, sizeof file, "%s" MSG_SUFFIX, m->id);
-    path = path_join(q->dir, file);
+    path = emu_storage_path_join(q->dir, file);
     if (path == NULL)
         return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
     if (unlink(path) != 0 && errno != ENOENT)
         rc = clc_errf(ei, CLC_ERR_IO, "removing %s: %s", path, strerror(errno));
     free(path);
     return rc;
-}
-
-/* Removes a queue directory and the files in it (no subdirectories). */
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-
-    if (d == NULL)
-        return;
-    while ((de = readdir(d)) != NULL) {
-        char *p;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        p = path_join(dir, de->d_name);
-        if (p != NULL && unlink(p) != 0)
-            clc_log(CLC_LOG_WARN, "emu.queue.unlink_failed", CLC_LS("path", p),
-                    CLC_LS("reason", strerror(errno)));
-        free(p);
-    }
-    closedir(d);
-    if (rmdir(dir) != 0 && errno != ENOENT)
-        clc_log(CLC_LOG_WARN, "emu.queue.rmdir_failed", CLC_LS("path", dir),
-                CLC_LS("reason", strerror(errno)));
 }
 
 /* ---- in memory ---- */
@@ -303,7 +269,7 @@ static enum clc_err queue_new(struct emu_queue_store *s, const char *account, co
     q->min_expiry = EMU_STORAGE_NEVER;
     if (s->dir != NULL) {
         snprintf(rel, sizeof rel, "%s/%s", account, name);
-        q->dir = path_join(s->dir, rel);
+        q->dir = emu_storage_path_join(s->dir, rel);
         if (q->dir == NULL) {
             free(q);
             return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
@@ -347,7 +313,7 @@ enum clc_err emu_queue_create(struct emu_queue_store *s, const char *account, co
             rc = save_queue(q, ei);
         if (rc != CLC_OK) {
             queue_unlink(s, q);
-            remove_dir(q->dir);
+            emu_storage_remove_dir(q->dir);
             queue_free(q);
             return rc;
         }
@@ -362,7 +328,7 @@ enum clc_err emu_queue_delete(struct emu_queue_store *s, struct emu_queue *q,
     (void)ei;
     queue_unlink(s, q);
     if (q->dir != NULL)
-        remove_dir(q->dir);
+        emu_storage_remove_dir(q->dir);
     queue_free(q);
     return CLC_OK;
 }
@@ -573,7 +539,7 @@ static enum clc_err load_queue(struct emu_queue_store *s, const char *account, c
     rc = queue_new(s, account, name, &q, ei);
     if (rc != CLC_OK)
         return rc;
-    qpath = path_join(q->dir, "queue.json");
+    qpath = emu_storage_path_join(q->dir, "queue.json");
     if (qpath == NULL)
         return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
     rc = clc_file_read(qpath, FILE_MAX, &text, &len, ei);
@@ -606,7 +572,7 @@ static enum clc_err load_queue(struct emu_queue_store *s, const char *account, c
         char *p;
         if (n <= strlen(MSG_SUFFIX) || strcmp(de->d_name + n - strlen(MSG_SUFFIX), MSG_SUFFIX))
             continue;
-        p = path_join(q->dir, de->d_name);
+        p = emu_storage_path_join(q->dir, de->d_name);
         rc = p ? load_msg(s, q, p, ei) : clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
         free(p);
     }
@@ -632,7 +598,7 @@ static enum clc_err load_all(struct emu_queue_store *s, struct clc_errinfo *ei)
         char *ap;
         if (a->d_name[0] == '.')
             continue;
-        ap = path_join(s->dir, a->d_name);
+        ap = emu_storage_path_join(s->dir, a->d_name);
         acct = ap ? opendir(ap) : NULL;
         while (rc == CLC_OK && acct != NULL && (qd = readdir(acct)) != NULL)
             if (qd->d_name[0] != '.' && strlen(a->d_name) < 25 && emu_storage_name_ok(qd->d_name))
@@ -658,7 +624,7 @@ enum clc_err emu_queue_store_open(struct emu *e, struct emu_queue_store **out,
     pthread_mutex_init(&s->mu, NULL);
     s->e = e;
     if (data != NULL) {
-        s->dir = path_join(data, "storage/queue");
+        s->dir = emu_storage_path_join(data, "storage/queue");
         rc = s->dir ? clc_file_mkdirs(s->dir, 0700, ei)
                     : clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
         if (rc == CLC_OK)

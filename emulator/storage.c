@@ -1,6 +1,9 @@
 /* Storage plumbing shared by the queue and blob services: accounts from the
  * config, query and header access, metadata, x-ms-version echo, Azure's XML
  * error body, XML escaping and RFC 1123 times. Auth is in storage_auth.c. */
+#include <unistd.h>
+#include <errno.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "crypto/hmac.h"
+#include "core/log.h"
 #include "core/b64.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -565,4 +569,39 @@ int emu_storage_hmac_b64(const unsigned char *key, size_t keylen, const char *te
         snprintf(out, 64, "%s", b64);
     free(b64);
     return ok;
+}
+
+/* ---- files of the queue and blob stores ---- */
+
+char *emu_storage_path_join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+
+    if (p != NULL)
+        snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+void emu_storage_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        char *p;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        p = emu_storage_path_join(dir, de->d_name);
+        if (p != NULL && unlink(p) != 0)
+            clc_log(CLC_LOG_WARN, "emu.storage.unlink_failed", CLC_LS("path", p),
+                    CLC_LS("reason", strerror(errno)));
+        free(p);
+    }
+    closedir(d);
+    if (rmdir(dir) != 0 && errno != ENOENT)
+        clc_log(CLC_LOG_WARN, "emu.storage.rmdir_failed", CLC_LS("path", dir),
+                CLC_LS("reason", strerror(errno)));
 }

@@ -127,6 +127,11 @@ void emu_storage_time(int64_t t, char out[40]);
  * letter or digit, no "--". */
 int emu_storage_name_ok(const char *s);
 
+/* "a/b", malloc'd; NULL on allocation failure. */
+char *emu_storage_path_join(const char *a, const char *b);
+/* Removes a directory of plain files (one level); failures are logged. */
+void emu_storage_remove_dir(const char *dir);
+
 /* ---- auth ---- */
 
 /* What an operation needs, for each scheme. */
