@@ -122,35 +122,24 @@ static enum clc_err parse_list(const struct clc_http_resp *resp, struct clc_blob
                                struct clc_errinfo *ei)
 {
     struct clc_xml *x = NULL;
-    const struct clc_xml_node *root = NULL, *blobs = NULL, *it = NULL;
+    const struct clc_xml_node *it = NULL;
     const char *next = NULL;
     size_t count = 0;
-    enum clc_err rc = clc_xml_parse(resp->body.data, resp->body.len, MAX_LIST_NODES, &x, ei);
+    enum clc_err rc = clc_xml_enumeration(resp->body.data, resp->body.len, MAX_LIST_NODES, "blob",
+                                          "Blobs", "Blob", &x, &it, &count, &next, ei);
 
-    if (rc != CLC_OK) {
-        clc_err_wrap(ei, rc, "blob: list answer");
+    if (rc != CLC_OK)
         goto out;
-    }
-    root = clc_xml_root(x);
-    if (strcmp(root->name, "EnumerationResults") != 0) {
-        rc = clc_errf(ei, CLC_ERR_PARSE, "blob: list answer is <%s>, not <EnumerationResults>",
-                      root->name);
-        goto out;
-    }
-    blobs = clc_xml_child(x, root, "Blobs");
-    for (it = clc_xml_child(x, blobs, "Blob"); it; it = clc_xml_next(x, it))
-        count++;
     out->v = calloc(count ? count : 1, sizeof *out->v);
     if (!out->v) {
         rc = CLC_ERR_NOMEM;
         goto out;
     }
-    for (it = clc_xml_child(x, blobs, "Blob"); it && rc == CLC_OK; it = clc_xml_next(x, it)) {
+    for (; it && rc == CLC_OK; it = clc_xml_next(x, it)) {
         rc = parse_item(x, it, &out->v[out->n], ei);
         out->n++;
     }
-    next = clc_xml_child_text(x, root, "NextMarker");
-    if (rc == CLC_OK && next && *next) {
+    if (rc == CLC_OK && next) {
         out->next_marker = strdup(next);
         if (!out->next_marker)
             rc = CLC_ERR_NOMEM;

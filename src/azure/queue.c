@@ -284,30 +284,20 @@ static enum clc_err parse_list(const struct clc_http_resp *resp, struct clc_queu
                                struct clc_errinfo *ei)
 {
     struct clc_xml *x = NULL;
-    const struct clc_xml_node *root = NULL, *queues = NULL, *it = NULL;
+    const struct clc_xml_node *it = NULL;
     const char *next = NULL;
     size_t count = 0;
-    enum clc_err rc = clc_xml_parse(resp->body.data, resp->body.len, MAX_LIST_NODES, &x, ei);
+    enum clc_err rc = clc_xml_enumeration(resp->body.data, resp->body.len, MAX_LIST_NODES, "queue",
+                                          "Queues", "Queue", &x, &it, &count, &next, ei);
 
-    if (rc != CLC_OK) {
-        clc_err_wrap(ei, rc, "queue: list answer");
+    if (rc != CLC_OK)
         goto out;
-    }
-    root = clc_xml_root(x);
-    if (strcmp(root->name, "EnumerationResults") != 0) {
-        rc = clc_errf(ei, CLC_ERR_PARSE, "queue: list answer is <%s>, not <EnumerationResults>",
-                      root->name);
-        goto out;
-    }
-    queues = clc_xml_child(x, root, "Queues");
-    for (it = clc_xml_child(x, queues, "Queue"); it; it = clc_xml_next(x, it))
-        count++;
     out->names = calloc(count ? count : 1, sizeof *out->names);
     if (!out->names) {
         rc = CLC_ERR_NOMEM;
         goto out;
     }
-    for (it = clc_xml_child(x, queues, "Queue"); it; it = clc_xml_next(x, it)) {
+    for (; it; it = clc_xml_next(x, it)) {
         const char *name = clc_xml_child_text(x, it, "Name");
         if (!name || !*name) {
             rc = clc_errf(ei, CLC_ERR_PARSE, "queue: list entry without <Name>");
@@ -320,8 +310,7 @@ static enum clc_err parse_list(const struct clc_http_resp *resp, struct clc_queu
         }
         out->n++;
     }
-    next = clc_xml_child_text(x, root, "NextMarker");
-    if (next && *next) {
+    if (next) {
         out->next_marker = strdup(next);
         if (!out->next_marker)
             rc = CLC_ERR_NOMEM;

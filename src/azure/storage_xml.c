@@ -528,3 +528,31 @@ enum clc_err clc_xml_escape(struct clc_buf *b, const char *s, size_t n, struct c
     }
     return rc;
 }
+
+enum clc_err clc_xml_enumeration(const char *body, size_t len, size_t max_nodes, const char *what,
+                                 const char *group, const char *item, struct clc_xml **x,
+                                 const struct clc_xml_node **first, size_t *count,
+                                 const char **next_marker, struct clc_errinfo *ei)
+{
+    const struct clc_xml_node *root, *g, *it;
+    const char *next;
+    enum clc_err rc = clc_xml_parse(body, len, max_nodes, x, ei);
+
+    *first = NULL;
+    *count = 0;
+    *next_marker = NULL;
+    if (rc != CLC_OK)
+        return clc_err_wrap(ei, rc, "%s: list answer", what);
+    root = clc_xml_root(*x);
+    if (strcmp(root->name, "EnumerationResults") != 0)
+        return clc_errf(ei, CLC_ERR_PARSE, "%s: list answer is <%s>, not <EnumerationResults>",
+                        what, root->name);
+    g = clc_xml_child(*x, root, group);
+    *first = clc_xml_child(*x, g, item);
+    for (it = *first; it; it = clc_xml_next(*x, it))
+        (*count)++;
+    next = clc_xml_child_text(*x, root, "NextMarker");
+    if (next && *next)
+        *next_marker = next;
+    return CLC_OK;
+}

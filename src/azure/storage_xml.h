@@ -47,4 +47,14 @@ const char *clc_xml_child_text(const struct clc_xml *x, const struct clc_xml_nod
  * survives the parser's line-end normalisation. */
 enum clc_err clc_xml_escape(struct clc_buf *b, const char *s, size_t n, struct clc_errinfo *ei);
 
+/* A list answer (<EnumerationResults>): parses body, checks the root, finds
+ * the <group> element (e.g. "Queues") and counts its <item> children. *first
+ * is the first item (NULL when none), *next_marker the NextMarker text or
+ * NULL; both borrowed from *x, which the caller frees. `what` names the
+ * service in messages ("queue", "blob"). */
+enum clc_err clc_xml_enumeration(const char *body, size_t len, size_t max_nodes, const char *what,
+                                 const char *group, const char *item, struct clc_xml **x,
+                                 const struct clc_xml_node **first, size_t *count,
+                                 const char **next_marker, struct clc_errinfo *ei);
+
 #endif
