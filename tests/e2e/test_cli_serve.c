@@ -34,6 +34,7 @@
 #include "emulator/emu.h"
 #include "emulator/queue.h"
 #include "net/http.h"
+#include "support/child.h"
 #include "support/proc.h"
 
 #define CERTLC CLC_TEST_BINDIR "/src/cli/certlc"
@@ -64,114 +65,10 @@ static const char *ep(const char *a, const char *b, const char *c)
 
 /* ---- the child ---- */
 
-struct child {
-    pid_t pid;
-    int err_fd;
-    pthread_t reader;
-    pthread_mutex_t mu;
-    char log[256 * 1024];
-    size_t len;
-};
-
-/* Keeps reading the child's stderr so it never blocks on a full pipe. */
-static void *read_stderr(void *arg)
+static void child_start(struct test_child *c, const char *config)
 {
-    struct child *c = arg;
-    char buf[4096];
-    ssize_t n;
-
-    while ((n = read(c->err_fd, buf, sizeof buf)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        pthread_mutex_lock(&c->mu);
-        size_t take =
-            (size_t)n < sizeof c->log - 1 - c->len ? (size_t)n : sizeof c->log - 1 - c->len;
-        memcpy(c->log + c->len, buf, take);
-        c->len += take;
-        c->log[c->len] = '\0';
-        pthread_mutex_unlock(&c->mu);
-    }
-    return NULL;
-}
-
-static void child_start(struct child *c, const char *config)
-{
-    int pe[2];
     char *argv[] = {CERTLC, "--config", (char *)config, "serve", NULL};
-
-    memset(c, 0, sizeof *c);
-    pthread_mutex_init(&c->mu, NULL);
-    assert_int_equal(pipe(pe), 0);
-    c->pid = fork();
-    assert_true(c->pid >= 0);
-    if (c->pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-        dup2(devnull, 0);
-        dup2(devnull, 1);
-        dup2(pe[1], 2);
-        close(pe[0]);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(pe[1]);
-    c->err_fd = pe[0];
-    assert_int_equal(pthread_create(&c->reader, NULL, read_stderr, c), 0);
-}
-
-/* The port from "webhook.listening ... port=N", or 0 when the child exited
- * or the deadline passed first. */
-static int child_port(struct child *c)
-{
-    int64_t t0 = clc_mono_ms();
-    int port = 0, status;
-
-    while (clc_mono_ms() - t0 < START_MS) {
-        pthread_mutex_lock(&c->mu);
-        const char *p = strstr(c->log, "event=webhook.listening");
-        const char *q = p ? strstr(p, " port=") : NULL;
-        if (q != NULL)
-            port = atoi(q + 6);
-        pthread_mutex_unlock(&c->mu);
-        if (port > 0)
-            return port;
-        if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
-            c->pid = -1;
-            return 0;
-        }
-        clc_sleep_ms(20);
-    }
-    return 0;
-}
-
-/* Waits (bounded) for the child to exit; returns its exit code, -1 when it
- * was killed, -2 when it had to be killed at the deadline. */
-static int child_wait(struct child *c, int ms)
-{
-    int64_t t0 = clc_mono_ms();
-    int status = 0, rc = -2;
-
-    if (c->pid > 0) {
-        for (;;) {
-            pid_t got = waitpid(c->pid, &status, WNOHANG);
-            if (got == c->pid) {
-                rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-                break;
-            }
-            if (clc_mono_ms() - t0 > ms) {
-                kill(c->pid, SIGKILL);
-                waitpid(c->pid, &status, 0);
-                break;
-            }
-            clc_sleep_ms(20);
-        }
-    }
-    pthread_join(c->reader, NULL);
-    close(c->err_fd);
-    pthread_mutex_destroy(&c->mu);
-    return rc;
+    assert_int_equal(test_child_start(c, argv), 0);
 }
 
 /* ---- set-up ---- */
@@ -405,7 +302,7 @@ static double metric(const char *text, const char *series)
 
 static void test_serve_delivery_and_sigterm(void **state)
 {
-    struct child c;
+    static struct test_child c;
     struct clc_http_resp resp;
     struct clc_errinfo ei = {0};
     int port, code;
@@ -414,9 +311,9 @@ static void test_serve_delivery_and_sigterm(void **state)
 
     (void)state;
     child_start(&c, cfg_ok);
-    port = child_port(&c);
+    port = test_child_port(&c, "event=webhook.listening", START_MS);
     if (port == 0) {
-        child_wait(&c, STOP_MS);
+        test_child_wait(&c, STOP_MS);
         fail_msg("certlc serve did not start:\n%s", c.log);
     }
     assert_int_equal(webhook(port, "GET", "/healthz", NULL, &resp), 200);
@@ -465,12 +362,12 @@ static void test_serve_delivery_and_sigterm(void **state)
     }
     if (drained < 1) {
         kill(c.pid, SIGTERM);
-        child_wait(&c, STOP_MS);
+        test_child_wait(&c, STOP_MS);
         fail_msg("the woken worker did not take the message:\n%s", c.log);
     }
 
     assert_int_equal(kill(c.pid, SIGTERM), 0);
-    code = child_wait(&c, STOP_MS);
+    code = test_child_wait(&c, STOP_MS);
     if (code != 0)
         fail_msg("exit %d after SIGTERM:\n%s", code, c.log);
     assert_non_null(strstr(c.log, "event=serve.stopped"));
