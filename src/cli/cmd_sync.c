@@ -191,7 +191,8 @@ int clc_cmd_sync(struct clc_cli *cli, int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    struct clc_sync_daemon_opts d = {.stop = &stop_flag, .on_ready = notify_ready};
+    struct clc_sync_daemon_opts d = {
+        .stop = &stop_flag, .on_ready = notify_ready, .isolate_passes = 1};
     e = clc_sync_daemon(sy, &d, &ei);
     rc = e == CLC_OK ? CLC_EXIT_OK : clc_cli_fail("sync", e, &ei);
 out:

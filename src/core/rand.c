@@ -1,23 +1,26 @@
-/* Randomness from OpenSSL's CSPRNG. Ids built here (UUIDs, pop receipts,
- * nonces) are unguessable, not merely unique. */
+/* Randomness from the kernel's CSPRNG (getrandom(2), which blocks only until
+ * the pool is first seeded). Ids built here (UUIDs, pop receipts, nonces) are
+ * unguessable, not merely unique. Not OpenSSL's DRBG: a process that only
+ * needs an id or a jitter (the sync daemon's supervisor) then never sets up
+ * libcrypto, and no generator state is ever duplicated by fork. */
 #include "core/rand.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
+#include <sys/random.h>
 
 enum clc_err clc_rand_bytes(void *out, size_t n)
 {
     unsigned char *p = out;
-    /* RAND_bytes takes an int; large requests go in slices. */
     while (n > 0) {
-        int chunk = n > (1u << 20) ? (1 << 20) : (int)n;
-        if (RAND_bytes(p, chunk) != 1)
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
             return CLC_ERR_CRYPTO;
-        p += chunk;
-        n -= (size_t)chunk;
+        p += got;
+        n -= (size_t)got;
     }
     return CLC_OK;
 }
@@ -63,7 +66,7 @@ void clc_rand_hex(char *out, size_t n)
         n -= chunk;
     }
     out[j] = '\0';
-    OPENSSL_cleanse(b, sizeof b);
+    explicit_bzero(b, sizeof b);
 }
 
 void clc_rand_uuid(char out[37])

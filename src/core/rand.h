@@ -1,4 +1,4 @@
-/* Randomness from OpenSSL's CSPRNG: bytes, bounded integers, UUIDs and hex ids
+/* Randomness from the kernel's CSPRNG: bytes, bounded integers, UUIDs and hex ids
  * (request ids, versions, pop receipts). */
 #ifndef CLC_RAND_H
 #define CLC_RAND_H

@@ -95,12 +95,6 @@ enum clc_err clc_http_new(const struct clc_http_opts *opts, struct clc_http **ou
         rc = clc_errf(ei, CLC_ERR_CONFIG, "http: CA bundle %s is not readable", opts->ca_bundle);
         goto out;
     }
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK) {
-        rc = clc_errf(ei, CLC_ERR_INTERNAL, "http: curl_global_init failed: %s",
-                      curl_easy_strerror(global_rc));
-        goto out;
-    }
     h = calloc(1, sizeof *h);
     if (!h) {
         rc = CLC_ERR_NOMEM;
@@ -124,11 +118,6 @@ enum clc_err clc_http_new(const struct clc_http_opts *opts, struct clc_http **ou
         h->has_clock = 1;
     }
     h->rid_used = sizeof h->rid_pool;
-    h->curl = curl_easy_init();
-    if (!h->curl) {
-        rc = clc_errf(ei, CLC_ERR_NOMEM, "http: curl_easy_init failed");
-        goto out;
-    }
     *out = h;
     h = NULL;
 out:
@@ -562,52 +551,80 @@ static enum clc_err set_method(CURL *c, const struct clc_http_req *req)
     return cc == CURLE_OK ? CLC_OK : CLC_ERR_INTERNAL;
 }
 
+#define HTTP_SET(opt, val)                                                                         \
+    do {                                                                                           \
+        if (cc == CURLE_OK)                                                                        \
+            cc = curl_easy_setopt(c, (opt), (val));                                                \
+    } while (0)
+
+/* The curl handle is made at the first request, not in clc_http_new: a
+ * process that only sets up clients (the sync daemon's supervisor, which
+ * runs each pass in a child) never loads libcurl's TLS state. The options
+ * every request shares are set here once; curl keeps them between
+ * transfers. */
+static enum clc_err ensure_curl(struct clc_http *h, struct clc_errinfo *ei)
+{
+    CURLcode cc = CURLE_OK;
+    CURL *c;
+
+    if (h->curl)
+        return CLC_OK;
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK)
+        return clc_errf(ei, CLC_ERR_INTERNAL, "http: curl_global_init failed: %s",
+                        curl_easy_strerror(global_rc));
+    if (!(c = curl_easy_init()))
+        return clc_errf(ei, CLC_ERR_NOMEM, "http: curl_easy_init failed");
+    HTTP_SET(CURLOPT_ERRORBUFFER, h->errbuf);
+    HTTP_SET(CURLOPT_VERBOSE, 0L);
+    HTTP_SET(CURLOPT_NOSIGNAL, 1L);
+    HTTP_SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    HTTP_SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    HTTP_SET(CURLOPT_FOLLOWLOCATION, 0L);
+    HTTP_SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    HTTP_SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    HTTP_SET(CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+    HTTP_SET(CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+    if (h->ca_bundle)
+        HTTP_SET(CURLOPT_CAINFO, h->ca_bundle);
+    HTTP_SET(CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
+    HTTP_SET(CURLOPT_TIMEOUT_MS, h->timeout_ms);
+    HTTP_SET(CURLOPT_TCP_NODELAY, 1L);
+    HTTP_SET(CURLOPT_USERAGENT, h->user_agent);
+    HTTP_SET(CURLOPT_WRITEFUNCTION, on_body);
+    HTTP_SET(CURLOPT_HEADERFUNCTION, on_header);
+    if (h->proxy)
+        HTTP_SET(CURLOPT_PROXY, h->proxy);
+    if (cc != CURLE_OK) {
+        curl_easy_cleanup(c);
+        return clc_errf(ei, CLC_ERR_INTERNAL, "http: setting curl options failed: %s",
+                        curl_easy_strerror(cc));
+    }
+    h->curl = c;
+    return CLC_OK;
+}
+
+/* What changes from one request to the next; everything a previous
+ * request may have set (method, proxy bypass) is set again. */
 static enum clc_err set_options(struct clc_http *h, const struct clc_http_req *req,
                                 struct curl_slist *hdrs, struct xfer *x, int force_no_proxy)
 {
     CURL *c = h->curl;
     CURLcode cc = CURLE_OK;
 
-    /* Options are set afresh for each request; reset keeps the connection
-     * cache, so keep-alive connections are still reused. */
-    curl_easy_reset(c);
     h->errbuf[0] = '\0';
-#define SET(opt, val)                                                                              \
-    do {                                                                                           \
-        if (cc == CURLE_OK)                                                                        \
-            cc = curl_easy_setopt(c, (opt), (val));                                                \
-    } while (0)
-    SET(CURLOPT_ERRORBUFFER, h->errbuf);
-    SET(CURLOPT_VERBOSE, 0L);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_URL, req->url);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    SET(CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
-    if (h->ca_bundle)
-        SET(CURLOPT_CAINFO, h->ca_bundle);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
-    SET(CURLOPT_TIMEOUT_MS, h->timeout_ms);
-    SET(CURLOPT_TCP_NODELAY, 1L);
-    SET(CURLOPT_USERAGENT, h->user_agent);
-    SET(CURLOPT_HTTPHEADER, hdrs);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, x);
-    SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, x);
-    if (h->proxy)
-        SET(CURLOPT_PROXY, h->proxy);
-    if (req->no_proxy || force_no_proxy)
-        SET(CURLOPT_NOPROXY, "*");
-#undef SET
+    HTTP_SET(CURLOPT_URL, req->url);
+    HTTP_SET(CURLOPT_HTTPHEADER, hdrs);
+    HTTP_SET(CURLOPT_WRITEDATA, x);
+    HTTP_SET(CURLOPT_HEADERDATA, x);
+    HTTP_SET(CURLOPT_NOPROXY, req->no_proxy || force_no_proxy ? "*" : NULL);
+    HTTP_SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    HTTP_SET(CURLOPT_NOBODY, 0L);
     if (cc != CURLE_OK)
         return CLC_ERR_INTERNAL;
     return set_method(c, req);
 }
+#undef HTTP_SET
 
 /* Refuses credentials that would travel in clear text to anything but a
  * managed identity endpoint. Sets *plain when a credential goes over http. */
@@ -670,6 +687,8 @@ enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
     } else {
         next_request_id(h, resp->client_request_id);
     }
+    if ((rc = ensure_curl(h, ei)) != CLC_OK)
+        goto out;
     rc = build_headers(req, resp->client_request_id, &hdrs, ei);
     if (rc != CLC_OK)
         goto out;
@@ -700,7 +719,7 @@ enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
             CLC_LS("client_request_id", resp->client_request_id));
 out:
     /* Drop curl's pointer to the list before it is freed. */
-    if (hdrs)
+    if (hdrs && h->curl)
         curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
     free_slist_wiping(hdrs);
     return rc;

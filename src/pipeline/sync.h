@@ -74,6 +74,7 @@ struct clc_sync_settings {
     int initial_sync_attempts; /* 25, as the extension */
     int64_t max_backoff_s;
     int jitter_percent;
+    int64_t pass_timeout_s; /* daemon: a pass still running then is killed */
 };
 
 /* Parses settings text: the extension's settings object, or an ARM extension
@@ -111,6 +112,14 @@ const struct clc_sync_settings *clc_sync_settings_of(const struct clc_sync *sy);
 enum clc_err clc_sync_pass(struct clc_sync *sy, struct clc_sync_result *res,
                            struct clc_errinfo *ei);
 
+/* clc_sync_pass in a child process, killed after timeout_ms (or, once *stop
+ * is set, told to end): the daemon's idle memory stays what it was before the
+ * first pass, and a hung pass cannot stall later polls. The handle's caches
+ * (tokens, connections) do not outlive the child. */
+enum clc_err clc_sync_pass_isolated(struct clc_sync *sy, int64_t timeout_ms,
+                                    volatile sig_atomic_t *stop, struct clc_sync_result *res,
+                                    struct clc_errinfo *ei);
+
 /* The daemon: a pass, then sleep the interval ± jitter, with exponential
  * backoff after failures; requireInitialSync makes the first pass retry
  * (bounded) and fail the daemon if it never succeeds. */
@@ -122,6 +131,9 @@ struct clc_sync_daemon_opts {
     int max_passes;              /* 0 = until stopped */
     void (*on_ready)(void *ctx); /* after the first successful pass (sd_notify) */
     void *ready_ctx;
+    /* Each pass in a child process (clc_sync_pass_isolated), as the daemon
+     * binary runs; tests of the schedule alone leave it 0. */
+    int isolate_passes;
 };
 /* CLC_OK when stopped; an error when the initial sync was required and
  * never succeeded. */

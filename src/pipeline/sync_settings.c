@@ -509,11 +509,12 @@ static enum clc_err parse_certlc(const cJSON *c, struct clc_sync_settings *s,
                                        "initialSyncAttempts",
                                        "maxBackoffS",
                                        "jitterPercent",
+                                       "passTimeoutS",
                                        NULL};
     enum clc_err rc;
     const char *owner = NULL, *group = NULL, *method = NULL;
     int64_t keep = DEFAULT_KEEP, t = s->initial_sync_timeout_s, att = s->initial_sync_attempts;
-    int64_t backoff = s->max_backoff_s, jitter = s->jitter_percent;
+    int64_t backoff = s->max_backoff_s, jitter = s->jitter_percent, pass_t = s->pass_timeout_s;
     unsigned id;
 
     if (!c)
@@ -528,6 +529,7 @@ static enum clc_err parse_certlc(const cJSON *c, struct clc_sync_settings *s,
         (rc = opt_int(c, "initialSyncAttempts", "certlc", 1, 1000, &att, ei)) != CLC_OK ||
         (rc = opt_int(c, "maxBackoffS", "certlc", 1, 7 * 86400, &backoff, ei)) != CLC_OK ||
         (rc = opt_int(c, "jitterPercent", "certlc", 0, 50, &jitter, ei)) != CLC_OK ||
+        (rc = opt_int(c, "passTimeoutS", "certlc", 10, 86400, &pass_t, ei)) != CLC_OK ||
         (rc = opt_bool(c, "verifyChallengeResource", "certlc", &s->verify_challenge_resource,
                        ei)) != CLC_OK ||
         (rc = want_obj(c, "vaultNames", "certlc", vault_names, ei)) != CLC_OK)
@@ -568,6 +570,7 @@ static enum clc_err parse_certlc(const cJSON *c, struct clc_sync_settings *s,
     s->initial_sync_attempts = (int)att;
     s->max_backoff_s = backoff;
     s->jitter_percent = (int)jitter;
+    s->pass_timeout_s = pass_t;
     return CLC_OK;
 }
 
@@ -708,6 +711,7 @@ enum clc_err clc_sync_settings_parse(const char *text, size_t len, const char *o
     s->initial_sync_timeout_s = 600;
     s->initial_sync_attempts = 25;
     s->jitter_percent = 10;
+    s->pass_timeout_s = 900;
     rc = clc_json_parse(text, len, CLC_SYNC_SETTINGS_MAX, &doc, ei);
     if (rc == CLC_OK)
         rc = parse_doc(settings_root(doc), s, ei);
