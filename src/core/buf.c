@@ -98,15 +98,33 @@ enum clc_err clc_buf_append_byte(struct clc_buf *b, char c)
 enum clc_err clc_buf_appendf(struct clc_buf *b, const char *fmt, ...)
 {
     va_list ap;
-    va_start(ap, fmt);
+    size_t spare = b->data != NULL ? b->cap - b->len : 0;
     char probe[1];
-    int n = vsnprintf(probe, sizeof probe, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return CLC_ERR_INVALID;
+    char *dst = spare > 0 ? b->data + b->len : probe;
 
-    /* The length is known before anything is written, so a record that would
-     * cross the cap is refused whole rather than left half-appended. */
+    /* Formatted straight into the spare room when it fits (one pass, the
+     * common case); otherwise that pass measured it and a second writes. */
+    va_start(ap, fmt);
+    int n = vsnprintf(dst, spare > 0 ? spare : sizeof probe, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        if (b->data != NULL)
+            b->data[b->len] = '\0';
+        return CLC_ERR_INVALID;
+    }
+    /* A record that would cross the cap is refused whole rather than left
+     * half-appended. */
+    if ((size_t)n > b->max || b->len > b->max - (size_t)n) {
+        if (b->data != NULL)
+            b->data[b->len] = '\0';
+        return CLC_ERR_LIMIT;
+    }
+    if ((size_t)n < spare) {
+        b->len += (size_t)n;
+        return CLC_OK;
+    }
+    if (b->data != NULL)
+        b->data[b->len] = '\0';
     enum clc_err rc = reserve(b, (size_t)n);
     if (rc != CLC_OK)
         return rc;

@@ -112,6 +112,34 @@ static void test_appendf(void **state)
     clc_buf_cleanup(&b);
 }
 
+/* appendf writes into the spare room when the record fits and grows when
+ * it does not, including a record exactly as long as the spare room (the
+ * terminator then needs one more byte). */
+static void test_appendf_spare_edges(void **state)
+{
+    (void)state;
+    struct clc_buf b;
+    clc_buf_init(&b, 1000);
+    assert_int_equal(clc_buf_append_str(&b, "x"), CLC_OK);
+    size_t spare = b.cap - b.len;
+    char s[200];
+    memset(s, 'a', sizeof s);
+    assert_true(spare > 2 && spare < sizeof s);
+    assert_int_equal(clc_buf_appendf(&b, "%.*s", (int)(spare - 1), s), CLC_OK); /* fits */
+    assert_int_equal(b.len, spare);
+    assert_int_equal(b.cap - b.len, 1);
+    assert_int_equal(clc_buf_appendf(&b, "%s", "bc"), CLC_OK); /* needs growth */
+    assert_int_equal(b.len, spare + 2);
+    assert_int_equal(b.data[b.len - 2], 'b');
+    assert_int_equal(b.data[b.len], '\0');
+    spare = b.cap - b.len;
+    assert_int_equal(clc_buf_appendf(&b, "%.*s", (int)spare, s), CLC_OK); /* exactly spare */
+    assert_int_equal(b.data[b.len - 1], 'a');
+    assert_int_equal(b.data[b.len], '\0');
+    assert_int_equal(strlen(b.data), b.len);
+    clc_buf_cleanup(&b);
+}
+
 static void test_take(void **state)
 {
     (void)state;
@@ -158,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_zero_max),
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_appendf),
+        cmocka_unit_test(test_appendf_spare_edges),
         cmocka_unit_test(test_take),
         cmocka_unit_test(test_binary_and_cleanse),
     };
