@@ -51,10 +51,9 @@ enum clc_err clc_sync_daemon(struct clc_sync *sy, const struct clc_sync_daemon_o
     while (!(o->stop && *o->stop)) {
         struct clc_errinfo pe;
         clc_errinfo_clear(&pe);
-        enum clc_err rc =
-            o->isolate_passes
-                ? clc_sync_pass_isolated(sy, s->pass_timeout_s * 1000, o->stop, &res, &pe)
-                : clc_sync_pass(sy, &res, &pe);
+        enum clc_err rc = o->isolate_passes ? clc_sync_pass_isolated(sy, s->pass_timeout_s * 1000,
+                                                                     o->stop, &res, &pe)
+                                            : clc_sync_pass(sy, &res, &pe);
         passes++;
         if (rc == CLC_OK) {
             failures = 0;

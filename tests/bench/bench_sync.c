@@ -141,10 +141,11 @@ static long daemon_rss(const char *certlc, const char *cfg, const char *settings
             *pss = proc_kb(pid, "smaps_rollup", "Pss:");
             if (getenv("CERTLC_BENCH_SMAPS")) {
                 char cmd[160];
-                snprintf(cmd, sizeof cmd,
-                         "awk '/^[0-9a-f]+-/{m=$6} /^Rss:/{r[m]+=$2} END{for(k in r) print r[k], k}' "
-                         "/proc/%d/smaps | sort -rn | head -25 >&2",
-                         (int)pid);
+                snprintf(
+                    cmd, sizeof cmd,
+                    "awk '/^[0-9a-f]+-/{m=$6} /^Rss:/{r[m]+=$2} END{for(k in r) print r[k], k}' "
+                    "/proc/%d/smaps | sort -rn | head -25 >&2",
+                    (int)pid);
                 if (system(cmd) != 0)
                     fprintf(stderr, "smaps listing failed\n");
             }

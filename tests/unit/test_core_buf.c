@@ -181,14 +181,10 @@ static void test_binary_and_cleanse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_append_and_limit),
-        cmocka_unit_test(test_zero_max),
-        cmocka_unit_test(test_growth),
-        cmocka_unit_test(test_appendf),
-        cmocka_unit_test(test_appendf_spare_edges),
-        cmocka_unit_test(test_take),
-        cmocka_unit_test(test_binary_and_cleanse),
+        cmocka_unit_test(test_empty),    cmocka_unit_test(test_append_and_limit),
+        cmocka_unit_test(test_zero_max), cmocka_unit_test(test_growth),
+        cmocka_unit_test(test_appendf),  cmocka_unit_test(test_appendf_spare_edges),
+        cmocka_unit_test(test_take),     cmocka_unit_test(test_binary_and_cleanse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
