@@ -298,7 +298,7 @@ static void default_templates(struct emu_ca *ca)
 static enum clc_err parse_account(struct emu_ca *ca, const cJSON *o, size_t idx,
                                   struct ca_account *a, struct clc_errinfo *ei)
 {
-    static const char *const known[] = {"name", "password", "templates"};
+    static const char *const known[] = {"name", "password", "templates", "ntlm", "kerberos"};
     char where[96];
     const char *name = NULL, *pw = NULL;
     const cJSON *arr, *it;
@@ -316,6 +316,14 @@ static enum clc_err parse_account(struct emu_ca *ca, const cJSON *o, size_t idx,
         return clc_errf(ei, CLC_ERR_CONFIG, "%s.password: a string of 8..256 characters", where);
     if (pw != NULL && clc_secret_new(pw, strlen(pw), &a->password) != CLC_OK)
         return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
+    if (clc_json_bool_opt(o, "ntlm", 0, &a->ntlm, ei) != CLC_OK)
+        return clc_errf(ei, CLC_ERR_CONFIG, "%s.ntlm: true or false", where);
+    pw = NULL;
+    if (clc_json_str_opt(o, "kerberos", NULL, &pw, ei) != CLC_OK ||
+        (pw != NULL && (strchr(pw, '@') == NULL || pw[0] == '@' || strlen(pw) >= CA_PRINCIPAL_MAX)))
+        return clc_errf(ei, CLC_ERR_CONFIG, "%s.kerberos: a principal name \"user@REALM\"", where);
+    if (pw != NULL)
+        snprintf(a->kerberos, sizeof a->kerberos, "%s", pw);
     arr = cJSON_GetObjectItemCaseSensitive(o, "templates");
     if (arr == NULL) {
         a->all_templates = 1;
@@ -357,9 +365,9 @@ static void default_accounts(struct emu_ca *ca)
 
 static enum clc_err parse_config(struct emu_ca *ca, struct clc_errinfo *ei)
 {
-    static const char *const known[] = {"templates",    "accounts",        "key_type",
-                                        "est_template", "est_retry_after", "crl_period_hours",
-                                        "client_auth"};
+    static const char *const known[] = {
+        "templates",        "accounts",    "key_type", "est_template", "est_retry_after",
+        "crl_period_hours", "client_auth", "ntlm",     "kerberos"};
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(emu_config(ca->e), "ca");
     const cJSON *arr, *it;
     const char *s = NULL;
@@ -492,10 +500,15 @@ out:
 
 /* ---- Basic auth ---- */
 
-static void reply_401(struct emu_req *r, int html, const char *cert_why)
+/* 401 with the schemes this CA offers on the page (IIS lists Negotiate,
+ * NTLM, then Basic), or only an NTLM challenge (the handshake's second leg).
+ * EST offers Basic alone, as EST servers do. */
+static void reply_401(struct emu_ca *ca, struct emu_req *r, int html, const char *cert_why,
+                      const char *challenge)
 {
-    static const char *const hdrs[] = {"WWW-Authenticate: Basic realm=\"certlc-emulator CA\"",
-                                       NULL};
+    static const char basic[] = "WWW-Authenticate: Basic realm=\"certlc-emulator CA\"";
+    const char *hdrs[4];
+    size_t k = 0;
     static const char page[] =
         "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\">\r\n<html><head>"
         "<title>401 - Unauthorized: Access is denied due to invalid credentials.</title>"
@@ -507,6 +520,16 @@ static void reply_401(struct emu_req *r, int html, const char *cert_why)
     char why[512];
     int n;
 
+    if (challenge != NULL) {
+        hdrs[k++] = challenge;
+    } else {
+        if (html && ca->negotiate != NULL)
+            hdrs[k++] = "WWW-Authenticate: Negotiate";
+        if (html && ca->ntlm != NULL)
+            hdrs[k++] = "WWW-Authenticate: NTLM";
+        hdrs[k++] = basic;
+    }
+    hdrs[k] = NULL;
     if (html) {
         emu_reply(r, 401, "text/html", page, sizeof page - 1, hdrs);
     } else if (cert_why != NULL && cert_why[0] != '\0') {
@@ -556,6 +579,55 @@ out:
     return a;
 }
 
+/* Web Enrollment with Windows authentication on, as IIS does it: an NTLM or
+ * Negotiate header runs that scheme; without a header, a connection NTLM
+ * authenticated earlier keeps its account; Basic as always. A malformed
+ * token is a 400, a refused one a 401 with the offers again. */
+static const struct ca_account *windows_auth(struct emu_ca *ca, struct emu_req *r,
+                                             const char *cert_why)
+{
+    const char *h = emu_req_header(r, "Authorization");
+    const struct ca_account *a = NULL;
+    char line[CA_WINAUTH_LINE_MAX] = "", page[CA_WINAUTH_LINE_MAX + 256];
+    enum ca_winauth v;
+    int n;
+
+    if (h != NULL && strncasecmp(h, "NTLM ", 5) == 0 && ca->ntlm != NULL)
+        v = ca_ntlm_step(ca, r, h + 5, &a, line, sizeof line);
+    else if (h != NULL && strncasecmp(h, "Negotiate ", 10) == 0 && ca->negotiate != NULL)
+        v = ca_negotiate_step(ca, r, h + 10, &a, line, sizeof line);
+    else if (h == NULL && (a = ca_ntlm_conn_account(ca, r)) != NULL)
+        return a;
+    else if ((a = basic_auth(ca, r)) != NULL)
+        return a;
+    else
+        v = CA_WINAUTH_REFUSED;
+    switch (v) {
+    case CA_WINAUTH_OK:
+        return a;
+    case CA_WINAUTH_CHALLENGE:
+        reply_401(ca, r, 1, cert_why, line);
+        return NULL;
+    case CA_WINAUTH_MALFORMED:
+        clc_log(CLC_LOG_INFO, "emu.ca.auth_malformed", CLC_LS("request_id", r->request_id),
+                CLC_LS("reason", line));
+        n = snprintf(page, sizeof page,
+                     "<html><head><title>400 - Bad Request</title></head><body><h2>400 - Bad "
+                     "Request: %s</h2></body></html>\r\n",
+                     line);
+        emu_reply(r, 400, "text/html", page, n > 0 && (size_t)n < sizeof page ? (size_t)n : 0,
+                  NULL);
+        return NULL;
+    case CA_WINAUTH_REFUSED:
+        break;
+    }
+    if (line[0] != '\0')
+        clc_log(CLC_LOG_INFO, "emu.ca.auth_refused", CLC_LS("request_id", r->request_id),
+                CLC_LS("reason", line));
+    reply_401(ca, r, 1, cert_why, NULL);
+    return NULL;
+}
+
 /* A certificate that maps to an account wins; one that does not leaves the
  * decision to Basic credentials (RFC 7030 3.2.3 allows both), and the 401
  * says why it was not taken. */
@@ -574,9 +646,11 @@ const struct ca_account *ca_auth_row(struct emu_ca *ca, struct emu_req *r, int h
         clc_log(CLC_LOG_INFO, "emu.ca.cert_refused", CLC_LS("request_id", r->request_id),
                 CLC_LS("reason", why));
     }
+    if (html && (ca->ntlm != NULL || ca->negotiate != NULL))
+        return windows_auth(ca, r, why);
     a = basic_auth(ca, r);
     if (a == NULL)
-        reply_401(r, html, why);
+        reply_401(ca, r, html, why, NULL);
     return a;
 }
 
@@ -618,6 +692,8 @@ static void ca_free(void *ctx)
     free(ca->req);
     ca_pki_cleanup(ca);
     ca_mtls_cleanup(ca);
+    ca_ntlm_cleanup(ca);
+    ca_negotiate_cleanup(ca);
     for (size_t i = 0; i < ca->nacct; i++)
         clc_secret_free(ca->acct[i].password);
     pthread_mutex_destroy(&ca->mu);
@@ -706,6 +782,10 @@ enum clc_err emu_ca_mount(struct emu *e, struct clc_errinfo *ei)
     if (wd == NULL || n < 0 || (size_t)n >= sizeof ca->dir)
         return clc_errf(ei, CLC_ERR_CONFIG, "ca: no usable work directory");
     rc = clc_file_mkdirs(ca->dir, 0700, ei);
+    if (rc == CLC_OK)
+        rc = ca_ntlm_config(ca, cJSON_GetObjectItemCaseSensitive(emu_config(e), "ca"), ei);
+    if (rc == CLC_OK) /* after the directory: the replay cache lives there */
+        rc = ca_negotiate_config(ca, cJSON_GetObjectItemCaseSensitive(emu_config(e), "ca"), ei);
     if (rc == CLC_OK)
         rc = account_passwords(ca, ei);
     if (rc == CLC_OK)

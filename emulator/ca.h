@@ -3,7 +3,8 @@
  * PKCS#7, CRLs, AIA/CDP files), ca_issue.c (CSR policy and issuance),
  * ca_store.c (the request table and its persistence), ca_certsrv.c (AD CS Web
  * Enrollment pages), ca_est.c (EST), ca_mtls.c (TLS client certificates as
- * identities) and ca_control.c (control API). */
+ * identities), ca_ntlm.c and ca_negotiate.c (Windows authentication) and
+ * ca_control.c (control API). */
 #ifndef EMU_CA_H
 #define EMU_CA_H
 
@@ -80,10 +81,14 @@ struct ca_template {
     int approval; /* CA certificate manager approval: every request pending */
 };
 
+#define CA_PRINCIPAL_MAX 256
+
 struct ca_account {
     char name[CA_NAME_MAX];
     struct clc_secret *password;
-    int all_templates; /* "templates": ["*"] */
+    int ntlm;                        /* may authenticate with NTLM (ca_ntlm.c) */
+    char kerberos[CA_PRINCIPAL_MAX]; /* "user@REALM" Negotiate maps here; "" = none */
+    int all_templates;               /* "templates": ["*"] */
     char templates[CA_MAX_TEMPLATES][CA_NAME_MAX];
     size_t ntemplates;
 };
@@ -143,6 +148,10 @@ struct emu_ca {
     STACK_OF(X509) * ext_certs;    /* its certificates */
     char ext_account[CA_NAME_MAX]; /* its certificates' account; "" = their CN names it */
     char client_ca_file[4200];     /* the bundle the listener verifies with */
+
+    /* Windows authentication (ca_ntlm.c, ca_negotiate.c); NULL = not offered */
+    struct ca_ntlm *ntlm;
+    struct ca_negotiate *negotiate;
 };
 
 /* ---- ca.c ---- */
@@ -227,6 +236,48 @@ const char *ca_mtls_ca_file(void *ctx);
  * in why. *row as for ca_auth_row. */
 const struct ca_account *ca_cert_account(struct emu_ca *ca, X509 *cert, int64_t *row, char *why,
                                          size_t wn);
+
+/* ---- ca_ntlm.c, ca_negotiate.c: Windows authentication (IIS's providers) ---- */
+/* What an Authorization header came to. */
+enum ca_winauth {
+    CA_WINAUTH_OK = 0,    /* *account authenticated */
+    CA_WINAUTH_CHALLENGE, /* answer 401 with the challenge line (NTLM leg 2) */
+    CA_WINAUTH_REFUSED,   /* well-formed, but not a valid credential: 401 */
+    CA_WINAUTH_MALFORMED, /* not a message of the scheme: 400 */
+};
+#define CA_WINAUTH_LINE_MAX 1024
+
+/* Reads ca.ntlm (cfg = the "ca" section or NULL, after the accounts); NTLM
+ * is offered when an account has "ntlm": true. */
+enum clc_err ca_ntlm_config(struct emu_ca *ca, const cJSON *cfg, struct clc_errinfo *ei);
+void ca_ntlm_cleanup(struct emu_ca *ca);
+/* One leg of the handshake for "Authorization: NTLM <token>" (token = what
+ * follows the scheme). CHALLENGE fills line ("WWW-Authenticate: NTLM ...");
+ * REFUSED/MALFORMED put the reason (no secrets) in line. */
+enum ca_winauth ca_ntlm_step(struct emu_ca *ca, struct emu_req *r, const char *token,
+                             const struct ca_account **account, char *line, size_t n);
+/* The account an earlier handshake authenticated this TCP connection as,
+ * or NULL: NTLM authenticates connections, not requests. */
+const struct ca_account *ca_ntlm_conn_account(struct emu_ca *ca, struct emu_req *r);
+/* The primitives, for tests against MS-NLMP 4.2.4 and RFC 1320 A.5. */
+void ca_ntlm_md4(const void *data, size_t len, unsigned char out[16]);
+/* NTOWFv2 from a UTF-8 password, an ASCII user and the domain as
+ * UTF-16LE bytes (as the AUTHENTICATE message carries it). 0 on success. */
+int ca_ntlm_ntowfv2(const char *password, const char *user, const unsigned char *dom16,
+                    size_t dom16_len, unsigned char out[16]);
+/* NTProofStr = HMAC-MD5(key, server challenge || temp). 0 on success. */
+int ca_ntlm_proof(const unsigned char key[16], const unsigned char challenge[8],
+                  const unsigned char *temp, size_t temp_len, unsigned char out[16]);
+
+/* Reads ca.kerberos (keytab, service); without it Negotiate is not offered. */
+enum clc_err ca_negotiate_config(struct emu_ca *ca, const cJSON *cfg, struct clc_errinfo *ei);
+void ca_negotiate_cleanup(struct emu_ca *ca);
+/* "Authorization: Negotiate <token>": accepts the GSS-API (SPNEGO/Kerberos)
+ * token with the configured keytab and maps the client principal to an
+ * account; on OK the mutual-authentication token is already added to the
+ * reply. */
+enum ca_winauth ca_negotiate_step(struct emu_ca *ca, struct emu_req *r, const char *token,
+                                  const struct ca_account **account, char *why, size_t n);
 
 /* ---- ca_store.c ---- */
 enum clc_err ca_store_load(struct emu_ca *ca, struct clc_errinfo *ei);

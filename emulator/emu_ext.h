@@ -5,6 +5,7 @@
 #define EMU_EXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "core/err.h"
 #include "emulator/server.h"
 
@@ -20,5 +21,14 @@ enum clc_err emu_control_add_routes(struct emu *e, const char *component,
 /* The data dir, or without one a private directory removed at stop: for
  * files clients must read (PEM bundles) even when state is in memory. */
 const char *emu_work_dir(const struct emu *e);
+
+/* A number unique to the TCP connection the request came on (never reused
+ * in this process): for state a protocol binds to a connection (NTLM). */
+uint64_t emu_req_conn_id(const struct emu_req *r);
+/* Adds a "Name: value" line to the reply the handler will send (at most 4
+ * per request, each under EMU_REPLY_HEADER_MAX): an authentication layer's
+ * header (WWW-Authenticate with a Negotiate token) on the service's reply. */
+#define EMU_REPLY_HEADER_MAX 1024
+void emu_req_add_reply_header(struct emu_req *r, const char *line);
 
 #endif

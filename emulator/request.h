@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/buf.h"
+#include "emulator/emu_ext.h"
 #include "emulator/emu_internal.h"
 #include "emulator/server.h"
 
@@ -14,7 +15,7 @@ struct mg_connection;
 struct mg_request_info;
 
 #define EMU_MAX_CORE_HEADERS 4
-#define EMU_CORE_HEADER_MAX 256
+#define EMU_CORE_HEADER_MAX EMU_REPLY_HEADER_MAX
 
 /* Parameter names cut out of "{name}" in a pattern. */
 struct emu_pname {

@@ -68,6 +68,25 @@ static void request_id(char out[37])
     out[j] = '\0';
 }
 
+/* ---- connections ---- */
+
+/* Each accepted TCP connection gets a number no other connection of this
+ * process ever gets (civetweb reuses its connection objects and the peer
+ * may reuse a port), so connection-bound state (NTLM) can be keyed by it. */
+static _Atomic uint64_t conn_serial;
+
+static int on_init_connection(const struct mg_connection *conn, void **conn_data)
+{
+    (void)conn;
+    *conn_data = (void *)(uintptr_t)(atomic_fetch_add(&conn_serial, 1) + 1);
+    return 0;
+}
+
+uint64_t emu_req_conn_id(const struct emu_req *r)
+{
+    return (uint64_t)(uintptr_t)mg_get_user_connection_data(emu_cpriv(r)->conn);
+}
+
 /* ---- replies ---- */
 
 static int header_line_ok(const char *h)
@@ -538,6 +557,7 @@ static enum clc_err start_listener(struct emu *e, struct emu_listener *l, int po
 
     memset(&cb, 0, sizeof cb);
     cb.log_message = on_log_message;
+    cb.init_connection = on_init_connection;
     init.callbacks = &cb;
     init.user_data = l;
     init.configuration_options = opts;

@@ -205,6 +205,24 @@ static void copy_header_value(char *dst, size_t dstsz, const char *v, size_t n, 
     dst[o] = '\0';
 }
 
+/* Appends the scheme of one WWW-Authenticate value ("Negotiate", "NTLM",
+ * "Basic"; IIS sends one header per scheme) to list: what the server
+ * offers, for the message when the configured scheme is not among them. */
+static void add_scheme(char *list, size_t max, const char *v, size_t n)
+{
+    size_t used = strlen(list), k = 0;
+
+    while (n > 0 && isspace((unsigned char)*v)) {
+        v++;
+        n--;
+    }
+    while (k < n && k < 32 && isalnum((unsigned char)v[k]))
+        k++;
+    if (k == 0 || used + k + 3 > max)
+        return;
+    snprintf(list + used, max - used, "%s%.*s", used ? ", " : "", (int)k, v);
+}
+
 static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
 {
     struct xfer *x = userdata;
@@ -228,8 +246,8 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
         copy_header_value(r->content_type, sizeof r->content_type, v, vl, 1);
     else if (nl == 11 && strncasecmp(ptr, "Retry-After", 11) == 0)
         copy_header_value(r->retry_after, sizeof r->retry_after, v, vl, 0);
-    else if (nl == 16 && strncasecmp(ptr, "WWW-Authenticate", 16) == 0 && !r->www_authenticate[0])
-        copy_header_value(r->www_authenticate, sizeof r->www_authenticate, v, vl, 0);
+    else if (nl == 16 && strncasecmp(ptr, "WWW-Authenticate", 16) == 0)
+        add_scheme(r->www_authenticate, sizeof r->www_authenticate, v, vl);
     return n;
 }
 
@@ -402,6 +420,41 @@ out:
     return rc;
 }
 
+static const char *scheme_name(enum clc_ca_auth a)
+{
+    switch (a) {
+    case CLC_CA_AUTH_BASIC:
+        return "Basic";
+    case CLC_CA_AUTH_NEGOTIATE:
+        return "Negotiate";
+    case CLC_CA_AUTH_NTLM:
+        return "NTLM";
+    default:
+        return NULL;
+    }
+}
+
+/* 1 unless the 401 listed schemes and the configured one is not among them
+ * (a list we could not read, or a method with no scheme, says nothing). */
+static int scheme_offered(enum clc_ca_auth a, const char *list)
+{
+    const char *want = scheme_name(a), *p = list;
+    size_t wl;
+
+    if (want == NULL || list[0] == '\0')
+        return 1;
+    wl = strlen(want);
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (n == wl && strncasecmp(p, want, wl) == 0)
+            return 1;
+        p += n;
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    return 0;
+}
+
 enum clc_err clc_ca_http_status_error(const struct clc_ca_conf *conf,
                                       const struct clc_ca_http_resp *resp, const char *what,
                                       struct clc_errinfo *ei)
@@ -417,7 +470,13 @@ enum clc_err clc_ca_http_status_error(const struct clc_ca_conf *conf,
         snippet[0] = '\0';
     else
         clc_ca_set_text(snippet, sizeof snippet, b, resp->body.len);
-    if (st == 401) {
+    if (st == 401 && !scheme_offered(conf->auth, resp->www_authenticate)) {
+        e = CLC_ERR_AUTH;
+        clc_errf(ei, e,
+                 "CA '%s': %s: the CA does not offer %s authentication (HTTP 401; it offers %s): "
+                 "check ca.%s.auth",
+                 conf->name, what, scheme_name(conf->auth), resp->www_authenticate, conf->name);
+    } else if (st == 401) {
         e = CLC_ERR_AUTH;
         clc_errf(ei, e, "CA '%s': %s: credentials refused (HTTP 401%s%s)", conf->name, what,
                  resp->www_authenticate[0] ? "; server offers " : "", resp->www_authenticate);

@@ -59,6 +59,11 @@ static int certlc(const char *const *args)
 
 static int setup_all(void **state)
 {
+    /* The default accounts, with NTLM allowed for renewer (as IIS's Windows
+     * authentication would be on a real CA). */
+    static const char emu_cfg[] = "{\"ca\":{\"accounts\":[{\"name\":\"renewer\",\"ntlm\":true},"
+                                  "{\"name\":\"limited\",\"templates\":[\"WebServer\","
+                                  "\"WebServerShort\"]}]}}";
     struct emu_opts o = {.quiet = 1};
     struct clc_errinfo ei = {0};
     struct clc_signer *k = NULL;
@@ -67,8 +72,10 @@ static int setup_all(void **state)
 
     clc_log_setup(CLC_LOG_ERROR, CLC_LOG_TEXT, stderr);
     snprintf(T.dir, sizeof T.dir, "/tmp/clc-cli-ca-XXXXXX");
-    if (!mkdtemp(T.dir) || emu_start(&o, &T.e, &ei) != CLC_OK ||
-        emu_endpoints_json(T.e, &text, &ei) != CLC_OK)
+    if (!mkdtemp(T.dir) || pki_write(pth("emu.json"), emu_cfg, strlen(emu_cfg), 0600) != 0)
+        return -1;
+    o.config_file = pth("emu.json");
+    if (emu_start(&o, &T.e, &ei) != CLC_OK || emu_endpoints_json(T.e, &text, &ei) != CLC_OK)
         return -1;
     T.endpoints = cJSON_Parse(text);
     free(text);
@@ -97,8 +104,12 @@ static int setup_all(void **state)
     snprintf(cfg, sizeof cfg,
              "{\"http\":{\"ca_bundle\":\"%s\"},\"ca\":{\"corp\":{\"type\":\"adcs\","
              "\"url\":\"%s/certsrv\",\"auth\":\"basic\",\"username\":\"renewer\","
-             "\"password_file\":\"%s\",\"trust_anchors\":\"%s\"}}}",
-             emu_ca_bundle(T.e), emu_service_url(T.e, "ca"), pth("pw"), T.anchors);
+             "\"password_file\":\"%s\",\"trust_anchors\":\"%s\"},"
+             "\"corp-ntlm\":{\"type\":\"adcs\",\"url\":\"%s/certsrv\",\"auth\":\"ntlm\","
+             "\"username\":\"CERTLC\\\\renewer\",\"password_file\":\"%s\","
+             "\"trust_anchors\":\"%s\"}}}",
+             emu_ca_bundle(T.e), emu_service_url(T.e, "ca"), pth("pw"), T.anchors,
+             emu_service_url(T.e, "ca"), pth("pw"), T.anchors);
     return pki_write(T.cfg, cfg, strlen(cfg), 0600);
 }
 
@@ -137,6 +148,18 @@ static void test_cacerts_then_submit(void **state)
     assert_int_equal(clc_file_read(T.out, 1 << 20, &pem, &len, NULL), CLC_OK);
     assert_true(strstr(pem, "BEGIN CERTIFICATE") != NULL);
     free(pem);
+}
+
+/* The same through NTLM (after test_cacerts_then_submit wrote the anchors). */
+static void test_submit_ntlm(void **state)
+{
+    (void)state;
+    const char *sub[] = {"ca",        "submit", "--ca", "corp-ntlm", "--template",
+                         "WebServer", "--csr",  T.csr,  NULL};
+    if (certlc(sub) != 0)
+        fail_msg("submit over NTLM: %s%s", T.r.out, T.r.err);
+    assert_non_null(strstr(T.r.out, "disposition: issued"));
+    assert_non_null(strstr(T.r.out, "key matches the CSR: yes"));
 }
 
 static void test_pending_denied_json(void **state)
@@ -200,6 +223,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cacerts_then_submit),
+        cmocka_unit_test(test_submit_ntlm),
         cmocka_unit_test(test_pending_denied_json),
         cmocka_unit_test(test_bad_input),
     };
