@@ -7,6 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/asn1.h>
+#include <openssl/x509.h>
+
 #include "core/buf.h"
 #include "core/log.h"
 #include "emulator/ca.h"
@@ -406,6 +409,104 @@ static void send_cert(struct emu_req *r, const unsigned char *der, size_t len, i
     free(text);
 }
 
+/* A DER tag and definite length for n content bytes (n < 16 MiB); its size. */
+static size_t der_head(unsigned char tag, size_t n, unsigned char out[5])
+{
+    size_t k = 0;
+    out[k++] = tag;
+    if (n >= 0x10000)
+        out[k++] = 0x83, out[k++] = (unsigned char)(n >> 16);
+    else if (n >= 0x100)
+        out[k++] = 0x82;
+    else if (n >= 0x80)
+        out[k++] = 0x81;
+    if (n >= 0x100)
+        out[k++] = (unsigned char)(n >> 8);
+    out[k++] = (unsigned char)n;
+    return k;
+}
+
+/* 1 when der is one DER element spanning exactly len bytes (a stored
+ * certificate the store file may have mangled). */
+static int der_whole(const unsigned char *der, size_t len)
+{
+    const unsigned char *p = der;
+    long n = 0;
+    int tag = 0, cls = 0;
+    int r = len > 0 && len < (1u << 24) ? ASN1_get_object(&p, &n, &tag, &cls, (long)len) : 0x80;
+    return (r & 0x80) == 0 && tag == V_ASN1_SEQUENCE && p + n == der + len;
+}
+
+/* The certs-only PKCS#7 ca_pkcs7 writes (a degenerate SignedData, RFC 5652
+ * 5.2: version 1, no digest algorithms, content type data without content,
+ * the certificates in this order, no signers), made from their DER: the
+ * issued certificate is served without being parsed again. */
+static enum clc_err p7_from_der(const unsigned char *const *ders, const size_t *lens, size_t n,
+                                struct clc_buf *out)
+{
+    static const unsigned char oid_signed[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                               0xf7, 0x0d, 0x01, 0x07, 0x02};
+    static const unsigned char head[] = {0x02, 0x01, 0x01, 0x31, 0x00, 0x30, 0x0b, 0x06, 0x09,
+                                         0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01};
+    static const unsigned char no_signers[] = {0x31, 0x00};
+    unsigned char h_certs[5], h_sd[5], h_exp[5], h_ci[5];
+    size_t certs = 0;
+
+    for (size_t i = 0; i < n; i++)
+        certs += lens[i];
+    if (certs >= (1u << 23))
+        return CLC_ERR_LIMIT;
+    size_t l_certs = der_head(0xa0, certs, h_certs);
+    size_t sd = sizeof head + l_certs + certs + sizeof no_signers;
+    size_t l_sd = der_head(0x30, sd, h_sd);
+    size_t l_exp = der_head(0xa0, l_sd + sd, h_exp);
+    size_t ci = sizeof oid_signed + l_exp + l_sd + sd;
+    size_t l_ci = der_head(0x30, ci, h_ci);
+    enum clc_err rc = clc_buf_append(out, h_ci, l_ci);
+    struct {
+        const void *p;
+        size_t n;
+    } parts[] = {{oid_signed, sizeof oid_signed},
+                 {h_exp, l_exp},
+                 {h_sd, l_sd},
+                 {head, sizeof head},
+                 {h_certs, l_certs}};
+    for (size_t i = 0; rc == CLC_OK && i < sizeof parts / sizeof parts[0]; i++)
+        rc = clc_buf_append(out, parts[i].p, parts[i].n);
+    for (size_t i = 0; rc == CLC_OK && i < n; i++)
+        rc = clc_buf_append(out, ders[i], lens[i]);
+    return rc == CLC_OK ? clc_buf_append(out, no_signers, sizeof no_signers) : rc;
+}
+
+/* An issued request's certificate (.cer) or it with the CA chain (.p7b),
+ * from the stored DER. */
+static void send_issued(struct emu_req *r, struct emu_ca *ca, const struct ca_result *res, int p7,
+                        int b64)
+{
+    unsigned char *issuing = NULL, *root = NULL;
+    struct clc_buf b;
+
+    if (!der_whole(res->cert, res->cert_len)) {
+        emu_reply(r, 500, "text/plain", "stored certificate unreadable\n", 30, NULL);
+        return;
+    }
+    if (!p7) {
+        send_cert(r, res->cert, res->cert_len, 0, b64);
+        return;
+    }
+    clc_buf_init(&b, 1u << 24);
+    int li = i2d_X509(ca->issuing, &issuing), lr = i2d_X509(ca->root, &root);
+    const unsigned char *ders[3] = {res->cert, issuing, root};
+    size_t lens[3] = {res->cert_len, (size_t)li, (size_t)lr};
+    if (li > 0 && lr > 0 && p7_from_der(ders, lens, 3, &b) == CLC_OK)
+        send_cert(r, (const unsigned char *)b.data, b.len, 1, b64);
+    else
+        emu_reply(r, 500, "text/plain", "PKCS#7 encoding failed\n", 23, NULL);
+    OPENSSL_free(issuing);
+    OPENSSL_free(root);
+    clc_buf_cleanup(&b);
+}
+
 static void certnew(struct emu_req *r, int p7)
 {
     struct emu_ca *ca = r->svc_ctx;
@@ -414,7 +515,7 @@ static void certnew(struct emu_req *r, int p7)
     struct ca_result res = {0};
     unsigned char *der = NULL;
     size_t len = 0;
-    X509 *certs[3] = {NULL, NULL, NULL};
+    X509 *certs[2] = {NULL, NULL};
     size_t n = 0;
     int64_t id = 0;
     int b64;
@@ -426,28 +527,23 @@ static void certnew(struct emu_req *r, int p7)
         page_status(r, "0", ca_hr_text(CA_HR_INVALID_PARAMETER), CA_HR_INVALID_PARAMETER);
         return;
     }
-    if (strcmp(s, "CACert") == 0) {
-        /* The CA hierarchy is fixed after mount: no lock needed to read it. */
-        certs[n++] = ca->issuing;
-        if (p7)
-            certs[n++] = ca->root;
-    } else if (!parse_reqid(s, &id) || !own_row(ca, a, id, &res)) {
-        page_status(r, "0", ca_hr_text(CA_HR_PROPERTY_EMPTY), CA_HR_PROPERTY_EMPTY);
-        return;
-    } else if (res.cert == NULL) {
-        snprintf(disp, sizeof disp, "%d", res.disposition);
-        page_status(r, disp, res.message, res.status);
+    if (strcmp(s, "CACert") != 0) {
+        if (!parse_reqid(s, &id) || !own_row(ca, a, id, &res)) {
+            page_status(r, "0", ca_hr_text(CA_HR_PROPERTY_EMPTY), CA_HR_PROPERTY_EMPTY);
+        } else if (res.cert == NULL) {
+            snprintf(disp, sizeof disp, "%d", res.disposition);
+            page_status(r, disp, res.message, res.status);
+        } else {
+            send_issued(r, ca, &res, p7, b64);
+        }
         ca_result_cleanup(&res);
         return;
-    } else {
-        const unsigned char *p = res.cert;
-        certs[n++] = d2i_X509(NULL, &p, (long)res.cert_len);
-        certs[n++] = ca->issuing;
-        certs[n++] = ca->root;
     }
-    if (certs[0] == NULL) {
-        emu_reply(r, 500, "text/plain", "stored certificate unreadable\n", 30, NULL);
-    } else if (p7) {
+    /* The CA hierarchy is fixed after mount: no lock needed to read it. */
+    certs[n++] = ca->issuing;
+    if (p7)
+        certs[n++] = ca->root;
+    if (p7) {
         if (ca_pkcs7(certs, n, &der, &len) == CLC_OK)
             send_cert(r, der, len, 1, b64);
         else
@@ -461,9 +557,6 @@ static void certnew(struct emu_req *r, int p7)
             emu_reply(r, 500, "text/plain", "encoding failed\n", 16, NULL);
         OPENSSL_free(der);
     }
-    if (res.cert != NULL)
-        X509_free(certs[0]);
-    ca_result_cleanup(&res);
 }
 
 static void h_certnew_cer(struct emu_req *r)

@@ -427,6 +427,7 @@ static void service_free(void *ctx)
 }
 
 static enum clc_err vault_add(struct kv_service *s, const char *name, int port,
+    kv_x5c_cache_cleanup(&s->x5c);
                               struct clc_errinfo *ei)
 {
     struct kv_vault *v;
@@ -526,6 +527,7 @@ enum clc_err emu_keyvault_mount(struct emu *e, struct clc_errinfo *ei)
         return clc_errf(ei, rc, "keyvault: cannot register its stop hook");
     }
     rc = mount_vaults(s, ei);
+    pthread_mutex_init(&s->x5c.mu, NULL);
     if (rc == CLC_OK)
         rc = kv_control_mount(s, ei);
     if (rc != CLC_OK)

@@ -96,10 +96,29 @@ struct kv_vault {
 };
 
 struct kv_service {
+/* CA certificates seen in merge requests, parsed once: every merge of a
+ * renewal carries the same intermediate and root, and an OpenSSL 3 parse
+ * costs ~0.1 ms. Keyed by the exact DER; the oldest entry makes room. */
+#define KV_X5C_CACHE 8
+struct kv_x5c_cache {
+    pthread_mutex_t mu;
+    struct {
+        unsigned char *der;
+        size_t len;
+        X509 *x;
+    } e[KV_X5C_CACHE];
+    size_t next;
+};
+/* d2i_X509 of der through the cache (a new reference), NULL when not a
+ * certificate; trailing bytes are refused as by d2i itself. */
+X509 *kv_x5c_parse(struct kv_x5c_cache *c, const unsigned char *der, size_t len);
+void kv_x5c_cache_cleanup(struct kv_x5c_cache *c);
+
     struct emu *e;
     struct kv_vault *vaults[KV_MAX_VAULTS];
     size_t nvaults;
     /* the test issuer CA for seeded certificates */
+    struct kv_x5c_cache x5c;
     X509 *issuer_cert;
     EVP_PKEY *issuer_key;
     char *issuer_pem;

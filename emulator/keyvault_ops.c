@@ -376,8 +376,60 @@ void kv_h_pending_delete(struct kv_ctx *k)
 
 /* ---- merge ---- */
 
-/* x5c: leaf first, standard base64 DER each. Replies 400 itself. */
-static STACK_OF(X509) * parse_x5c(struct emu_req *r, const cJSON *body, int64_t now)
+X509 *kv_x5c_parse(struct kv_x5c_cache *c, const unsigned char *der, size_t len)
+{
+    const unsigned char *p = der;
+    X509 *x = NULL;
+    size_t i;
+
+    pthread_mutex_lock(&c->mu);
+    for (i = 0; i < KV_X5C_CACHE; i++)
+        if (c->e[i].x != NULL && c->e[i].len == len && memcmp(c->e[i].der, der, len) == 0) {
+            x = X509_up_ref(c->e[i].x) ? c->e[i].x : NULL;
+            pthread_mutex_unlock(&c->mu);
+            return x;
+        }
+    pthread_mutex_unlock(&c->mu);
+    /* Parsed outside the lock: a miss costs the same as without a cache. */
+    x = d2i_X509(NULL, &p, (long)len);
+    ERR_clear_error();
+    if (x == NULL || p != der + len) {
+        X509_free(x);
+        return NULL;
+    }
+    unsigned char *copy = malloc(len);
+    if (copy == NULL || !X509_up_ref(x)) {
+        free(copy);
+        return x;
+    }
+    memcpy(copy, der, len);
+    pthread_mutex_lock(&c->mu);
+    i = c->next;
+    c->next = (c->next + 1) % KV_X5C_CACHE;
+    free(c->e[i].der);
+    X509_free(c->e[i].x);
+    c->e[i].der = copy;
+    c->e[i].len = len;
+    c->e[i].x = x; /* the cache's reference */
+    pthread_mutex_unlock(&c->mu);
+    return x;
+}
+
+void kv_x5c_cache_cleanup(struct kv_x5c_cache *c)
+{
+    for (size_t i = 0; i < KV_X5C_CACHE; i++) {
+        free(c->e[i].der);
+        X509_free(c->e[i].x);
+    }
+    pthread_mutex_destroy(&c->mu);
+    memset(c, 0, sizeof *c);
+}
+
+/* x5c: leaf first, standard base64 DER each. Replies 400 itself. The
+ * certificates after the leaf (the CA chain, the same in every merge) go
+ * through the vault service's parse cache. */
+static STACK_OF(X509) *
+    parse_x5c(struct emu_req *r, struct kv_x5c_cache *cache, const cJSON *body, int64_t now)
 {
     const cJSON *x5c = cJSON_GetObjectItemCaseSensitive(body, "x5c"), *it;
     STACK_OF(X509) *sk = NULL;
@@ -413,12 +465,19 @@ static STACK_OF(X509) * parse_x5c(struct emu_req *r, const cJSON *body, int64_t 
             kv_bad(r, "Property 'x5c' has an invalid value: element %d is not valid base64.", i);
             goto fail;
         }
-        pp = der;
-        x = d2i_X509(NULL, &pp, (long)len);
-        ERR_clear_error();
-        if (x == NULL || pp != der + len) {
+        if (i > 0) {
+            x = kv_x5c_parse(cache, der, len);
+        } else {
+            pp = der;
+            x = d2i_X509(NULL, &pp, (long)len);
+            ERR_clear_error();
+            if (x != NULL && pp != der + len) {
+                X509_free(x);
+                x = NULL;
+            }
+        }
+        if (x == NULL) {
             free(der);
-            X509_free(x);
             kv_bad(r,
                    "Property 'x5c' has an invalid value: element %d is not a DER X.509 "
                    "certificate.",
@@ -465,7 +524,8 @@ void kv_h_merge(struct kv_ctx *k)
 
     if (!kv_name_ok(k->r, name, "certificate") || (body = kv_body(k->r)) == NULL)
         return;
-    if (!kv_parse_attrs(k->r, body, &at) || (sk = parse_x5c(k->r, body, now)) == NULL)
+    if (!kv_parse_attrs(k->r, body, &at) ||
+        (sk = parse_x5c(k->r, &k->v->svc->x5c, body, now)) == NULL)
         goto out;
     leaf = sk_X509_shift(sk);
     if (at.tags != NULL && (tags = cJSON_Duplicate(at.tags, 1)) == NULL) {

@@ -3,11 +3,16 @@
  * chain, ordered here), polls pending requests with certnew.cer?ReqID=n. The
  * pages are the browser UI, so non-certificate answers arrive as HTTP 200. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/asn1.h>
+#include <openssl/err.h>
+
 #include "ca/ca_int.h"
+#include "core/b64.h"
 #include "core/log.h"
 #include "net/http.h"
 
@@ -86,6 +91,227 @@ static enum clc_err from_status_page(struct clc_ca *ca, const char *id,
     }
 }
 
+/* The DER of a certnew.cer or certnew.p7b answer (DER, or PEM labelled
+ * CERTIFICATE as Enc=b64 gives both) in *owned; 0 when it is neither (then
+ * the full parse says why). */
+static int cer_der(const struct clc_buf *body, unsigned char **owned, size_t *len)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----", end[] = "-----END CERTIFICATE-----";
+    const char *s = clc_buf_str(body), *b, *e;
+
+    *owned = NULL;
+    if (body->len == 0)
+        return 0;
+    if ((unsigned char)s[0] == 0x30) {
+        *owned = malloc(body->len);
+        if (!*owned)
+            return 0;
+        memcpy(*owned, s, body->len);
+        *len = body->len;
+        return 1;
+    }
+    if (!(b = strstr(s, begin)) || !(e = strstr(b, end)))
+        return 0;
+    b += sizeof begin - 1;
+    if (clc_b64_decode(b, (size_t)(e - b), owned, len) != CLC_OK || *len == 0) {
+        free(*owned);
+        *owned = NULL;
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- certnew.p7b without parsing the same CA certificates every time ---- */
+
+/* Every certnew.p7b repeats the issuing CA and the root, and an OpenSSL 3
+ * certificate parse costs 0.1-0.3 ms: those are parsed once per process.
+ * Keyed by the exact DER (the same bytes parse the same), shared by the
+ * clients of all threads, at most P7_CACHE entries (the oldest makes room),
+ * kept until exit. */
+#define P7_CACHE 8
+#define P7_CERTS_MAX 16
+static pthread_mutex_t p7_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    unsigned char *der;
+    size_t len;
+    X509 *x;
+} p7_cache[P7_CACHE];
+static size_t p7_next;
+
+static X509 *parse_der(const unsigned char *der, size_t len)
+{
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (x && p != der + len) {
+        X509_free(x);
+        x = NULL;
+    }
+    ERR_clear_error();
+    return x;
+}
+
+/* A CA certificate through the cache (a new reference), NULL if unparsable. */
+static X509 *ca_cert_cached(const unsigned char *der, size_t len)
+{
+    X509 *x = NULL;
+    size_t i;
+
+    pthread_mutex_lock(&p7_mu);
+    for (i = 0; i < P7_CACHE && !x; i++)
+        if (p7_cache[i].x && p7_cache[i].len == len && memcmp(p7_cache[i].der, der, len) == 0)
+            x = X509_up_ref(p7_cache[i].x) ? p7_cache[i].x : NULL;
+    pthread_mutex_unlock(&p7_mu);
+    if (x || !(x = parse_der(der, len)))
+        return x;
+    unsigned char *copy = malloc(len);
+    if (!copy || !X509_up_ref(x)) {
+        free(copy);
+        return x;
+    }
+    memcpy(copy, der, len);
+    pthread_mutex_lock(&p7_mu);
+    i = p7_next;
+    p7_next = (p7_next + 1) % P7_CACHE;
+    free(p7_cache[i].der);
+    X509_free(p7_cache[i].x);
+    p7_cache[i].der = copy;
+    p7_cache[i].len = len;
+    p7_cache[i].x = x; /* the cache's reference */
+    pthread_mutex_unlock(&p7_mu);
+    return x;
+}
+
+/* One DER element at *p (definite length, within end): its tag, class,
+ * constructed bit and content; *p moves past it. 0 on anything else. */
+static int der_next(const unsigned char **p, const unsigned char *end, int tag, int cls,
+                    const unsigned char **content, long *clen)
+{
+    const unsigned char *q = *p;
+    long n = 0;
+    int t = 0, c = 0;
+    int r = end > q ? ASN1_get_object(&q, &n, &t, &c, (long)(end - q)) : 0x80;
+    if ((r & 0x80) || (r & 0x01) || t != tag || c != cls || n > end - q)
+        return 0;
+    if (content)
+        *content = q;
+    if (clen)
+        *clen = n;
+    *p = q + n;
+    return 1;
+}
+
+/* The certificates of a certs-only PKCS#7 (RFC 5652 ContentInfo of type
+ * signedData: version, digestAlgorithms, encapContentInfo, [0] IMPLICIT
+ * certificates, then what follows), as pointers into der. 0 when the
+ * layout is anything else: clc_ca_p7_parse then decides. */
+static int p7_members(const unsigned char *der, size_t len, const unsigned char **certs,
+                      size_t *lens, int *n)
+{
+    static const unsigned char signed_data[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                                0xf7, 0x0d, 0x01, 0x07, 0x02};
+    const unsigned char *p = der, *end = der + len, *ci, *sd, *c, *oid;
+    long n_ci, n_sd, n_c;
+
+    *n = 0;
+    if (!der_next(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &ci, &n_ci) || p != end)
+        return 0;
+    p = ci;
+    end = ci + n_ci;
+    oid = p;
+    if (!der_next(&p, end, V_ASN1_OBJECT, V_ASN1_UNIVERSAL, NULL, NULL) ||
+        (size_t)(p - oid) != sizeof signed_data || memcmp(oid, signed_data, sizeof signed_data) ||
+        !der_next(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &sd, &n_sd) || p != end)
+        return 0;
+    p = sd;
+    end = sd + n_sd;
+    if (!der_next(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &sd, &n_sd) || p != end)
+        return 0;
+    p = sd;
+    end = sd + n_sd;
+    if (!der_next(&p, end, V_ASN1_INTEGER, V_ASN1_UNIVERSAL, NULL, NULL) ||
+        !der_next(&p, end, V_ASN1_SET, V_ASN1_UNIVERSAL, NULL, NULL) ||
+        !der_next(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, NULL, NULL) ||
+        !der_next(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &c, &n_c))
+        return 0;
+    /* crls [1] and signerInfos: well-formed, up to the end. */
+    while (p < end) {
+        const unsigned char *q = p;
+        long skip = 0;
+        int t = 0, cl = 0;
+        int r = ASN1_get_object(&q, &skip, &t, &cl, (long)(end - p));
+        if ((r & 0x80) || (r & 0x01) || skip > end - q)
+            return 0;
+        p = q + skip;
+    }
+    for (p = c, end = c + n_c; p < end; (*n)++) {
+        const unsigned char *start = p;
+        if (*n == P7_CERTS_MAX || !der_next(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, NULL, NULL))
+            return 0;
+        certs[*n] = start;
+        lens[*n] = (size_t)(p - start);
+    }
+    return *n > 0;
+}
+
+/* The certificates of certnew.p7b: the leaf (the one whose DER is leaf_der)
+ * parsed, the others through the cache; *leaf up-referenced when found.
+ * CLC_ERR_PARSE when the answer is not laid out as AD CS writes it, and the
+ * caller falls back to the full parse. */
+static enum clc_err p7_set(const struct clc_buf *body, const unsigned char *leaf_der,
+                           size_t leaf_len, STACK_OF(X509) * *set, X509 **leaf)
+{
+    const unsigned char *certs[P7_CERTS_MAX];
+    size_t lens[P7_CERTS_MAX];
+    unsigned char *der = NULL;
+    size_t len = 0;
+    int n = 0;
+    enum clc_err rc = CLC_ERR_PARSE;
+
+    *set = NULL;
+    *leaf = NULL;
+    if (!cer_der(body, &der, &len) || !p7_members(der, len, certs, lens, &n))
+        goto out;
+    if (!(*set = sk_X509_new_null())) {
+        rc = CLC_ERR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        int is_leaf = leaf_der && lens[i] == leaf_len && !memcmp(certs[i], leaf_der, leaf_len);
+        X509 *x = is_leaf ? parse_der(certs[i], lens[i]) : ca_cert_cached(certs[i], lens[i]);
+        if (!x || !sk_X509_push(*set, x)) {
+            X509_free(x);
+            goto out;
+        }
+        if (is_leaf && !*leaf && X509_up_ref(x))
+            *leaf = x;
+    }
+    rc = CLC_OK;
+out:
+    if (rc != CLC_OK) {
+        sk_X509_pop_free(*set, X509_free);
+        *set = NULL;
+        X509_free(*leaf);
+        *leaf = NULL;
+    }
+    free(der);
+    return rc;
+}
+
+/* The member of set whose DER is der (up-referenced), or NULL. */
+static X509 *member_with_der(STACK_OF(X509) * set, const unsigned char *der, size_t len)
+{
+    for (int i = 0; i < sk_X509_num(set); i++) {
+        X509 *c = sk_X509_value(set, i);
+        unsigned char *enc = NULL;
+        int n = i2d_X509(c, &enc);
+        int same = n > 0 && (size_t)n == len && memcmp(enc, der, len) == 0;
+        OPENSSL_free(enc);
+        if (same && X509_up_ref(c))
+            return c;
+    }
+    return NULL;
+}
+
 /* The certificate and chain of request id; sets res to issued (verified)
  * or, if the request is not issued, to what the status page says. */
 static enum clc_err fetch_issued(struct clc_ca *ca, const struct clc_ca_req *req, const char *id,
@@ -97,6 +323,8 @@ static enum clc_err fetch_issued(struct clc_ca *ca, const struct clc_ca_req *req
     X509 *leaf = NULL;
     STACK_OF(X509) *set = NULL;
     STACK_OF(X509) *chain = NULL;
+    unsigned char *leaf_der = NULL;
+    size_t leaf_len = 0;
 
     clc_ca_http_resp_init(&resp, ca->conf.max_response);
     snprintf(path, sizeof path, "certnew.cer?ReqID=%s&Enc=b64", id);
@@ -107,7 +335,11 @@ static enum clc_err fetch_issued(struct clc_ca *ca, const struct clc_ca_req *req
         rc = from_status_page(ca, id, &resp, res, ei);
         goto out;
     }
-    rc = clc_ca_cert_parse(resp.body.data, resp.body.len, &leaf, ei);
+    /* certnew.p7b holds the leaf too: keep certnew.cer's bytes and take the
+     * p7b's parse of them (a certificate parse costs ~0.1 ms in OpenSSL 3);
+     * parse it here only when it is not plain DER or PEM. */
+    if (!cer_der(&resp.body, &leaf_der, &leaf_len))
+        rc = clc_ca_cert_parse(resp.body.data, resp.body.len, &leaf, ei);
     if (rc != CLC_OK) {
         rc = clc_err_wrap(ei, CLC_ERR_PARSE, "CA '%s': certnew.cer for request %s (%s)",
                           ca->conf.name, id, resp.content_type);
@@ -117,10 +349,19 @@ static enum clc_err fetch_issued(struct clc_ca *ca, const struct clc_ca_req *req
     rc = get(ca, path, &resp, ei);
     if (rc != CLC_OK)
         goto out;
-    rc = clc_ca_p7_parse(resp.body.data, resp.body.len, &set, ei);
+    if (leaf || p7_set(&resp.body, leaf_der, leaf_len, &set, &leaf) != CLC_OK)
+        rc = clc_ca_p7_parse(resp.body.data, resp.body.len, &set, ei);
     if (rc != CLC_OK) {
         rc = clc_err_wrap(ei, rc, "CA '%s': certnew.p7b for request %s", ca->conf.name, id);
         goto out;
+    }
+    if (!leaf && !(leaf = member_with_der(set, leaf_der, leaf_len))) {
+        rc = clc_ca_cert_parse(leaf_der, leaf_len, &leaf, ei);
+        if (rc != CLC_OK) {
+            rc = clc_err_wrap(ei, CLC_ERR_PARSE, "CA '%s': certnew.cer for request %s",
+                              ca->conf.name, id);
+            goto out;
+        }
     }
     rc = clc_ca_chain_order(leaf, set, NULL, &chain, ei);
     if (rc != CLC_OK)
@@ -128,6 +369,7 @@ static enum clc_err fetch_issued(struct clc_ca *ca, const struct clc_ca_req *req
     rc = clc_ca_finish_issued(ca, req, chain, res, ei);
     chain = NULL;
 out:
+    free(leaf_der);
     X509_free(leaf);
     sk_X509_pop_free(set, X509_free);
     sk_X509_pop_free(chain, X509_free);

@@ -15,6 +15,7 @@
 #include "azure/queue.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/rand.h"
 #include "pipeline/renew_int.h"
 
 static const char *const step_names[CLC_RENEW_STEP__COUNT] = {
@@ -95,10 +96,12 @@ void renew_sha256_hex(const void *data, size_t len, char out[CLC_RENEW_HASH_HEX]
     out[64] = '\0';
 }
 
-int renew_spki_hash(EVP_PKEY *pk, char out[CLC_RENEW_HASH_HEX])
+/* The parsed SubjectPublicKeyInfo re-encoded as it came: i2d_PUBKEY would
+ * run the key through OpenSSL 3's encoder for the same bytes (~0.1 ms). */
+int renew_spki_hash(const X509_PUBKEY *spki, char out[CLC_RENEW_HASH_HEX])
 {
     unsigned char *der = NULL;
-    int n = pk ? i2d_PUBKEY(pk, &der) : -1;
+    int n = spki ? i2d_X509_PUBKEY(spki, &der) : -1;
     out[0] = '\0';
     if (n <= 0)
         return 0;
@@ -116,6 +119,29 @@ enum clc_err renew_carry_tags(const struct renew_run *r, const struct clc_kv_tag
         if (strcasecmp(from->v[i].name, r->set->pending_tag) != 0)
             rc = clc_kv_tags_set(out, from->v[i].name, from->v[i].value, ei);
     return rc;
+}
+
+void renew_claim_token(struct clc_renew_state *st)
+{
+    if (!st->token[0])
+        clc_rand_hex(st->token, (CLC_RENEW_TOKEN_HEX - 1) / 2);
+}
+
+void renew_marker(const struct clc_renew_state *st, char out[RENEW_MARKER_MAX])
+{
+    snprintf(out, RENEW_MARKER_MAX, "%s%s", RENEW_MARKER_PREFIX, st->token);
+}
+
+int renew_marker_is_mine(const struct renew_run *r, const struct clc_kv_tags *tags)
+{
+    char mine[RENEW_MARKER_MAX];
+    if (!r->st->token[0])
+        return 0;
+    renew_marker(r->st, mine);
+    for (size_t i = 0; tags && i < tags->n; i++)
+        if (strcasecmp(tags->v[i].name, r->set->pending_tag) == 0)
+            return strcmp(tags->v[i].value, mine) == 0;
+    return 0;
 }
 
 /* Tag values are case-insensitive words; an explicit "false"/"no"/"0" turns
@@ -201,7 +227,7 @@ static int cur_key_hash(const struct renew_run *r, char out[CLC_RENEW_HASH_HEX])
     X509 *x = NULL;
     int ok = 0;
     if (r->cur.cer && clc_cert_from_der(r->cur.cer, r->cur.cer_len, &x, NULL) == CLC_OK)
-        ok = renew_spki_hash(X509_get0_pubkey(x), out);
+        ok = renew_spki_hash(X509_get_X509_PUBKEY(x), out);
     X509_free(x);
     return ok;
 }
@@ -309,18 +335,21 @@ static void drop_claim(struct clc_renew_state *st)
     st->adopted = 0;
 }
 
-static int csr_hashes(const struct clc_kv_operation *op, char csr[CLC_RENEW_HASH_HEX],
+/* Hashes of r->op's CSR and of its key; parses the CSR into r->csr, which
+ * the CA step then submits (one parse and signature check per run). */
+static int csr_hashes(struct renew_run *r, char csr[CLC_RENEW_HASH_HEX],
                       char key[CLC_RENEW_HASH_HEX])
 {
-    X509_REQ *req = NULL;
-    int ok = 0;
-    if (!op->csr)
+    clc_ca_csr_free(r->csr);
+    r->csr = NULL;
+    if (!r->op.csr)
         return 0;
-    renew_sha256_hex(op->csr, op->csr_len, csr);
-    if (clc_csr_from_der(op->csr, op->csr_len, &req, NULL) == CLC_OK)
-        ok = renew_spki_hash(X509_REQ_get0_pubkey(req), key);
-    X509_REQ_free(req);
-    return ok;
+    renew_sha256_hex(r->op.csr, r->op.csr_len, csr);
+    if (clc_ca_csr_parse(r->op.csr, r->op.csr_len, &r->csr, NULL) != CLC_OK) {
+        r->csr = NULL;
+        return 0;
+    }
+    return renew_spki_hash(X509_REQ_get_X509_PUBKEY(clc_ca_csr_req(r->csr)), key);
 }
 
 static int op_in_progress(const struct clc_kv_operation *op)
@@ -344,6 +373,7 @@ static int adopt(struct renew_run *r, const char *csr, const char *key, const ch
     st->adopted = 1;
     st->foreign_hash[0] = '\0';
     st->foreign_since = 0;
+    renew_claim_token(st);
     clc_log(CLC_LOG_INFO, "renew.adopt", CLC_LS("certificate", r->ev->name),
             CLC_LS("request_id", st->request_id));
     enum clc_err rc = r->env->save(r->env->ctx, st, r->set->visibility_s, &ei);
@@ -363,7 +393,7 @@ static int foreign_operation(struct renew_run *r)
     struct clc_renew_state *st = r->st;
     const char *shared = tag_get(&r->cur.tags, r->set->pending_tag);
 
-    if (!csr_hashes(&r->op, csr, key)) {
+    if (!csr_hashes(r, csr, key)) {
         renew_log(r, CLC_RENEW_STEP_CREATE, "poisoned", "unreadable pending CSR");
         return renew_finish(r, CLC_RENEW_POISON, "bad_pending_csr",
                             "the pending operation of %s has no readable CSR", r->ev->name);
@@ -470,7 +500,7 @@ static int create_version(struct renew_run *r)
      * create). Check again now that nobody else can. */
     if (renewed_meanwhile(r))
         return 1;
-    if (!csr_hashes(&r->op, st->csr_hash, st->key_hash)) {
+    if (!csr_hashes(r, st->csr_hash, st->key_hash)) {
         drop_claim(st);
         return renew_retry(r, CLC_RENEW_STEP_CREATE, CLC_ERR_PARSE, NULL,
                            "the vault's CSR is unreadable");
@@ -479,6 +509,7 @@ static int create_version(struct renew_run *r)
     st->adopted = 0;
     st->foreign_hash[0] = '\0';
     st->foreign_since = 0;
+    renew_claim_token(st);
     /* Written before anything goes to the CA, so a restart knows this
      * pending version is this message's own. */
     rc = r->env->save(r->env->ctx, st, r->set->visibility_s, &ei);
@@ -512,7 +543,7 @@ static int pending_version(struct renew_run *r)
         return renew_retry(r, CLC_RENEW_STEP_CREATE, CLC_ERR_CONFLICT, NULL,
                            "the pending operation this message started is gone");
     }
-    if (!csr_hashes(&r->op, csr, key) || strcmp(csr, st->csr_hash) != 0) {
+    if (!csr_hashes(r, csr, key) || strcmp(csr, st->csr_hash) != 0) {
         drop_claim(st);
         return foreign_operation(r);
     }
@@ -520,8 +551,13 @@ static int pending_version(struct renew_run *r)
     return 0;
 }
 
-/* A renewal of ours that already landed (a worker stopped between merge and
- * delete, or the merge's answer was lost). */
+/* The renewal of the pending operation this message drove already landed
+ * (the current version has its key). Several messages can drive one
+ * operation (a duplicate adopts the shared request), and only the one whose
+ * merge landed tells the recipients: its merge wrote the marker naming it.
+ * Ours: a crash or a lost answer after our merge, so tags, notice, done.
+ * Another's, or none (removed once that notice went out): a duplicate,
+ * deleted without a word to the recipients. */
 static int already_merged(struct renew_run *r)
 {
     char key[CLC_RENEW_HASH_HEX];
@@ -529,11 +565,12 @@ static int already_merged(struct renew_run *r)
     if (!st->key_hash[0] || !st->old_version[0] || strcmp(r->cur.version, st->old_version) == 0 ||
         !cur_key_hash(r, key) || strcmp(key, st->key_hash) != 0)
         return 0;
-    if (st->adopted) {
-        renew_log(r, CLC_RENEW_STEP_MERGE, "skipped", NULL);
-        return renew_finish(r, CLC_RENEW_SKIPPED, "renewed_by_other",
-                            "%s was renewed as %s by the message that started it", r->ev->name,
-                            r->cur.version);
+    if (!renew_marker_is_mine(r, &r->cur.tags)) {
+        renew_log(r, CLC_RENEW_STEP_MERGE, "duplicate", NULL);
+        return renew_finish(r, CLC_RENEW_SKIPPED, "duplicate",
+                            "%s was renewed as %s by another message for the same request (or "
+                            "this one, whose notice is out)",
+                            r->ev->name, r->cur.version);
     }
     struct clc_kv_certificate old;
     struct clc_errinfo ei = {0};
@@ -631,4 +668,5 @@ void clc_renew_run(const struct clc_renew_env *env, const char *text, size_t len
     clc_kv_policy_cleanup(&r.policy);
     clc_cert_info_cleanup(&r.info);
     clc_kv_operation_cleanup(&r.op);
+    clc_ca_csr_free(r.csr);
 }

@@ -91,6 +91,7 @@ const char *clc_renew_ca_for(const struct clc_renew_settings *s, const char *tem
 /* ---- state carried in the message ---- */
 
 #define CLC_RENEW_HASH_HEX 65
+#define CLC_RENEW_TOKEN_HEX 33
 #define CLC_RENEW_ERR_MAX 300
 
 struct clc_renew_state {
@@ -103,6 +104,11 @@ struct clc_renew_state {
     int adopted;                       /* 1 = the pending operation was someone else's */
     int notice_pending;                /* 1 = renewed; the success notice is still owed */
     char merged_version[64];
+    /* Random id of this message, made when it claims a pending operation;
+     * its merge names it in the marker tag, so that after a crash the one
+     * that merged knows the notice is its own (and a duplicate that it is
+     * not). */
+    char token[CLC_RENEW_TOKEN_HEX];
     int64_t waits;                         /* deliberate waits (pending, not due): not failures */
     char foreign_hash[CLC_RENEW_HASH_HEX]; /* a pending operation we did not make ... */
     int64_t foreign_since;                 /* ... first seen then */

@@ -119,7 +119,7 @@ static void denied(struct renew_run *r, const struct clc_ca_result *res)
 static STACK_OF(X509) * ask_ca(struct renew_run *r)
 {
     struct clc_renew_state *st = r->st;
-    struct clc_ca_csr *csr = NULL;
+    struct clc_ca_csr *csr = r->csr;
     struct clc_ca_result res;
     struct clc_errinfo ei = {0};
     struct clc_csr_expect want;
@@ -127,7 +127,10 @@ static STACK_OF(X509) * ask_ca(struct renew_run *r)
     enum clc_err rc;
 
     clc_ca_result_init(&res);
-    rc = clc_ca_csr_parse(r->op.csr, r->op.csr_len, &csr, &ei);
+    /* Parsed when the pending operation was identified; here only if not. */
+    rc = csr ? CLC_OK : clc_ca_csr_parse(r->op.csr, r->op.csr_len, &csr, &ei);
+    if (rc == CLC_OK)
+        r->csr = csr;
     if (rc != CLC_OK) {
         renew_log(r, CLC_RENEW_STEP_SUBMIT, "poisoned", ei.msg);
         renew_finish(r, CLC_RENEW_POISON, "bad_pending_csr", "the vault's CSR: %s", ei.msg);
@@ -209,7 +212,6 @@ static STACK_OF(X509) * ask_ca(struct renew_run *r)
     }
 out:
     clc_ca_result_cleanup(&res);
-    clc_ca_csr_free(csr);
     return chain;
 }
 
@@ -237,11 +239,25 @@ static void merge(struct renew_run *r, STACK_OF(X509) * chain)
     struct clc_kv_certificate merged, latest;
     struct clc_kv_tags tags;
     struct clc_errinfo ei = {0};
+    char marker[RENEW_MARKER_MAX];
     enum clc_err rc;
 
     memset(&merged, 0, sizeof merged);
     memset(&latest, 0, sizeof latest);
+    memset(&tags, 0, sizeof tags);
+    /* A message from before tokens existed: one now, saved before the merge
+     * names it. */
+    if (!r->st->token[0]) {
+        renew_claim_token(r->st);
+        if (save_or_stop(r, r->set->visibility_s, CLC_RENEW_STEP_MERGE))
+            goto out;
+    }
+    /* The marker goes in with the merge itself: whatever happens next, the
+     * new version says which message merged it. */
+    renew_marker(r->st, marker);
     rc = renew_carry_tags(r, &r->cur.tags, &tags, &ei);
+    if (rc == CLC_OK)
+        rc = clc_kv_tags_set(&tags, r->set->pending_tag, marker, &ei);
     if (rc == CLC_OK) {
         struct clc_kv_update u = {.tags = &tags};
         rc = clc_kv_merge(r->kv, r->ev->name, chain, &u, &merged, &ei);
@@ -301,31 +317,73 @@ void renew_issue(struct renew_run *r)
     clc_cert_chain_free(chain);
 }
 
-/* Puts the old version's tags on the new one if the vault did not. */
+/* The tags the new version keeps: the old version's without certlc's own,
+ * plus our marker while the notice is not out (marker = 1). */
+static enum clc_err wanted_tags(struct renew_run *r, const struct clc_kv_tags *old_tags, int marker,
+                                struct clc_kv_tags *out, struct clc_errinfo *ei)
+{
+    char m[RENEW_MARKER_MAX];
+    enum clc_err rc = renew_carry_tags(r, old_tags, out, ei);
+    if (rc == CLC_OK && marker) {
+        renew_marker(r->st, m);
+        rc = clc_kv_tags_set(out, r->set->pending_tag, m, ei);
+    }
+    return rc;
+}
+
+static enum clc_err put_tags(struct renew_run *r, const char *version,
+                             const struct clc_kv_tags *tags, struct clc_errinfo *ei)
+{
+    struct clc_kv_update u = {.tags = tags};
+    struct clc_kv_certificate out;
+    memset(&out, 0, sizeof out);
+    enum clc_err rc = clc_kv_update_certificate(r->kv, r->ev->name, version, &u, &out, ei);
+    clc_kv_certificate_cleanup(&out);
+    return rc;
+}
+
+/* Puts the old version's tags on the new one if the vault did not (keeping
+ * the marker). *patched = 1 when it wrote them. */
 static int ensure_tags(struct renew_run *r, const struct clc_kv_certificate *merged,
-                       const struct clc_kv_tags *old_tags)
+                       const struct clc_kv_tags *old_tags, int *patched)
 {
     struct clc_kv_tags want;
     struct clc_errinfo ei = {0};
-    enum clc_err rc = renew_carry_tags(r, old_tags, &want, &ei);
+    enum clc_err rc = wanted_tags(r, old_tags, 1, &want, &ei);
     int missing = 0;
 
     for (size_t i = 0; rc == CLC_OK && i < want.n; i++) {
         const char *have = tag_of(&merged->tags, want.v[i].name);
         missing |= !have || strcmp(have, want.v[i].value) != 0;
     }
-    if (rc == CLC_OK && missing) {
-        struct clc_kv_update u = {.tags = &want};
-        struct clc_kv_certificate out;
-        memset(&out, 0, sizeof out);
-        rc = clc_kv_update_certificate(r->kv, r->ev->name, merged->version, &u, &out, &ei);
-        clc_kv_certificate_cleanup(&out);
-    }
+    if (rc == CLC_OK && missing)
+        rc = put_tags(r, merged->version, &want, &ei);
     clc_kv_tags_cleanup(&want);
     if (rc != CLC_OK)
         return renew_retry(r, CLC_RENEW_STEP_TAGS, rc, &ei, "tagging the new version");
+    *patched = missing;
     renew_log(r, CLC_RENEW_STEP_TAGS, missing ? "ok" : "kept", NULL);
     return renew_checkpoint(r, CLC_RENEW_STEP_TAGS);
+}
+
+/* The notice is out: the marker has done its job, and the new version keeps
+ * exactly the old one's tags. Best effort: a marker left behind still names
+ * this message (a later duplicate stays quiet) and is not carried to the
+ * next version. */
+static void drop_marker(struct renew_run *r, const struct clc_kv_certificate *merged,
+                        const struct clc_kv_tags *old_tags, int patched)
+{
+    struct clc_kv_tags want;
+    struct clc_errinfo ei = {0};
+    if (!patched && !tag_of(&merged->tags, r->set->pending_tag))
+        return;
+    enum clc_err rc = wanted_tags(r, old_tags, 0, &want, &ei);
+    if (rc == CLC_OK)
+        rc = put_tags(r, merged->version, &want, &ei);
+    clc_kv_tags_cleanup(&want);
+    if (rc != CLC_OK)
+        clc_log(CLC_LOG_WARN, "renew.drop_marker", CLC_LS("certificate", r->ev->name),
+                CLC_LS("version", merged->version), CLC_LS("error", ei.msg));
 }
 
 /* Whether the vault's DER of the new version is byte for byte the certificate
@@ -356,11 +414,12 @@ static void after_merge(struct renew_run *r, const struct clc_kv_certificate *me
     struct clc_cert_info info;
     struct clc_errinfo ei = {0};
     X509 *x = NULL;
+    int patched = 0;
     enum clc_err rc;
 
     memset(&info, 0, sizeof info);
     snprintf(r->st->merged_version, sizeof r->st->merged_version, "%s", merged->version);
-    if (!r->st->notice_pending && ensure_tags(r, merged, old_tags))
+    if (!r->st->notice_pending && ensure_tags(r, merged, old_tags, &patched))
         return;
     if (same_der(issued, merged->cer, merged->cer_len))
         (void)clc_cert_info_get(issued, &info, NULL);
@@ -394,8 +453,11 @@ static void after_merge(struct renew_run *r, const struct clc_kv_certificate *me
     }
     r->st->notice_pending = 0;
     renew_log(r, CLC_RENEW_STEP_NOTIFY, rc == CLC_OK ? "ok" : "none", NULL);
+    /* A stop here (before the marker goes) sends the notice again on the
+     * next attempt: the one duplicate mail a crash can still cause. */
     if (renew_checkpoint(r, CLC_RENEW_STEP_NOTIFY))
         return;
+    drop_marker(r, merged, old_tags, patched);
     renew_finish(r, CLC_RENEW_RENEWED, "renewed", "%s renewed as version %s", r->ev->name,
                  merged->version);
 }

@@ -49,15 +49,22 @@ static enum clc_err get_str(const cJSON *o, const char *key, char *dst, size_t n
     return CLC_OK;
 }
 
-/* A hash field: empty or 64 lower-case hex digits. */
-static enum clc_err get_hash(const cJSON *o, const char *key, char *dst, struct clc_errinfo *ei)
+/* A hex field: empty or exactly size - 1 lower-case hex digits. */
+static enum clc_err get_hex(const cJSON *o, const char *key, char *dst, size_t size,
+                            struct clc_errinfo *ei)
 {
-    enum clc_err rc = get_str(o, key, dst, CLC_RENEW_HASH_HEX, ei);
+    enum clc_err rc = get_str(o, key, dst, size, ei);
     if (rc != CLC_OK)
         return rc;
-    if (*dst && (strlen(dst) != 64 || strspn(dst, "0123456789abcdef") != 64))
-        return clc_errf(ei, CLC_ERR_PARSE, "field '%s': not a SHA-256 in hex", key);
+    if (*dst && (strlen(dst) != size - 1 || strspn(dst, "0123456789abcdef") != size - 1))
+        return clc_errf(ei, CLC_ERR_PARSE, "field '%s': not %zu hex digits", key, size - 1);
     return CLC_OK;
+}
+
+/* A hash field: empty or a SHA-256 in hex. */
+static enum clc_err get_hash(const cJSON *o, const char *key, char *dst, struct clc_errinfo *ei)
+{
+    return get_hex(o, key, dst, CLC_RENEW_HASH_HEX, ei);
 }
 
 static enum clc_err state_from_json(const cJSON *o, struct clc_renew_state *st,
@@ -80,6 +87,7 @@ static enum clc_err state_from_json(const cJSON *o, struct clc_renew_state *st,
         (rc = get_str(o, "old", st->old_version, sizeof st->old_version, ei)) != CLC_OK ||
         (rc = get_str(o, "req", st->request_id, sizeof st->request_id, ei)) != CLC_OK ||
         (rc = get_str(o, "merged", st->merged_version, sizeof st->merged_version, ei)) != CLC_OK ||
+        (rc = get_hex(o, "token", st->token, sizeof st->token, ei)) != CLC_OK ||
         (rc = get_hash(o, "fhash", st->foreign_hash, ei)) != CLC_OK ||
         (rc = get_str(o, "err", st->last_error, sizeof st->last_error, ei)) != CLC_OK ||
         (rc = clc_json_int_opt(o, "adopted", 0, &adopted, ei)) != CLC_OK ||
@@ -110,6 +118,7 @@ static enum clc_err state_to_json(const struct clc_renew_state *st, cJSON *o)
                 {"old", st->old_version},
                 {"req", st->request_id},
                 {"merged", st->merged_version},
+                {"token", st->token},
                 {"fhash", st->foreign_hash},
                 {"err", st->last_error}};
     if (clc_json_add_int(o, "v", 1) != CLC_OK)

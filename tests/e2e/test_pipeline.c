@@ -452,11 +452,145 @@ static void dead_lettered_then_replayed(void **state)
     pf_cert_cleanup(&b);
 }
 
+/* ---- two messages, one pending request: who merges mails ---- */
+
+enum merge_case { ADOPTER_FIRST, ORIGINAL_FIRST, ADOPTER_KILLED, ORIGINAL_KILLED, NCASES };
+static const char *const case_names[NCASES] = {"adopter-first", "original-first", "adopter-killed",
+                                               "original-killed"};
+
+/* Takes both messages of a certificate off the queue and tells them apart
+ * by their state: the one that submitted the CSR and the one that adopted
+ * the shared request. */
+static void take_both(struct clc_queue_lease *orig, struct clc_queue_lease *adopter)
+{
+    struct clc_errinfo ei = {0};
+    memset(orig, 0, sizeof *orig);
+    memset(adopter, 0, sizeof *adopter);
+    for (int i = 0; i < 2; i++) {
+        struct clc_queue_lease l;
+        struct clc_event ev;
+        struct clc_renew_state st;
+        int got = 0;
+        memset(&l, 0, sizeof l);
+        assert_int_equal(clc_queue_lease_take(R.q, R.set.queue_name, 30, &l, &got, &ei), CLC_OK);
+        assert_true(got);
+        assert_int_equal(
+            clc_renew_msg_parse(l.msg.text, l.msg.text_len, NULL, &ev, &st, NULL, 0, &ei), CLC_OK);
+        assert_true(st.request_id[0] && st.token[0]);
+        struct clc_queue_lease *dst = st.adopted ? adopter : orig;
+        int twice = dst->msg.id[0] != '\0';
+        if (twice)
+            clc_queue_lease_cleanup(&l);
+        else
+            *dst = l;
+        if (twice)
+            fail_msg("both messages %s the request", st.adopted ? "adopted" : "submitted");
+    }
+}
+
+static void release(struct clc_queue_lease *l, int64_t delay_s)
+{
+    struct clc_errinfo ei = {0};
+    assert_int_equal(clc_queue_lease_release(R.q, l, delay_s, &ei), CLC_OK);
+    clc_queue_lease_cleanup(l);
+}
+
+static void renew_says(const char *want)
+{
+    if (pf_certlc("renew", NULL, NULL) != 0 || !strstr(pf_res.out, want))
+        fail_msg("renew: expected '%s': %s\n%s", want, pf_res.out, pf_res.err);
+}
+
+/* A certificate whose CA request is pending has two messages (the event
+ * twice): the original submitted the CSR, the duplicate adopted the shared
+ * request. After the approval, whichever merges first sends the one
+ * success mail and writes the one "notify ok" row; the other finishes as a
+ * duplicate, quietly. Also when the merging worker dies right after the
+ * merge: the other message stays quiet, and the merger's redelivery mails. */
+static void one_mail_whoever_merges(void **state)
+{
+    (void)state;
+    rf_reset();
+    pf_sub_delete(PF_SUB_QUEUE);
+    pf_sub_delete(PF_SUB_SERVE);
+    pf_sub_delete("certlc-hook");
+    for (int k = 0; k < NCASES; k++) {
+        char name[64], rcpt[96], tags[256];
+        struct rf_version v;
+        struct clc_queue_lease orig, adopter;
+        int killed = k == ADOPTER_KILLED || k == ORIGINAL_KILLED;
+        int adopter_merges = k == ADOPTER_FIRST || k == ADOPTER_KILLED;
+
+        snprintf(name, sizeof name, "dup-merge-%s", case_names[k]);
+        snprintf(rcpt, sizeof rcpt, "%s@contoso.test", name);
+        snprintf(tags, sizeof tags,
+                 "{\"Recipient\":\"%s\",\"CertificateTemplate\":\"WebServerApproval\"}", rcpt);
+        struct rf_seed s0 = {.tags = tags};
+        int ca0 = rf_ca_requests();
+        rf_seed(name, &s0, &v);
+
+        /* The original submits (pending); the duplicate adopts its request. */
+        rf_event(name, &v);
+        renew_says("waiting 1");
+        rf_event(name, &v);
+        renew_says("waiting 1");
+        assert_int_equal(rf_ca_requests() - ca0, 1);
+        char id[32], path[128];
+        rf_ca_pending_id(id, sizeof id);
+        snprintf(path, sizeof path, "/control/ca/requests/%s/approve", id);
+        assert_int_equal(rf_control("POST", path, NULL, NULL), 200);
+        rf_advance(61);
+
+        /* Both due again; only the one chosen to merge first is visible. */
+        take_both(&orig, &adopter);
+        release(adopter_merges ? &adopter : &orig, 0);
+        release(adopter_merges ? &orig : &adopter, 100);
+        if (killed) {
+            struct clc_worker_summary s = rf_drain(CLC_RENEW_STEP_MERGE);
+            assert_int_equal(s.outcomes[CLC_RENEW_ABORTED], 1);
+        } else {
+            renew_says("renewed 1, skipped 0");
+        }
+        assert_int_equal(rf_versions(name), 2);
+        assert_int_equal(pf_mails(rcpt, NULL), killed ? 0 : 1);
+
+        /* The other message: a duplicate, whatever its role. */
+        rf_advance(101);
+        renew_says("messages 1: renewed 0, skipped 1");
+        assert_int_equal(pf_mails(rcpt, NULL), killed ? 0 : 1);
+        if (killed) {
+            /* The merger's lease runs out; it finds its own marker. */
+            rf_advance(R.set.visibility_s);
+            renew_says("messages 1: renewed 1, skipped 0");
+        }
+
+        assert_int_equal(rf_versions(name), 2);
+        assert_int_equal(rf_ca_requests() - ca0, 1);
+        assert_int_equal(rf_queue_count(R.set.queue_name), 0);
+        assert_int_equal(rf_queue_count(R.set.poison_queue), 0);
+        if (pf_mails(rcpt, NULL) != 1 || pf_rows(name, "notify", "ok") != 1 ||
+            pf_rows(name, "merge", "duplicate") != 1)
+            fail_msg("%s: %d mails, %d notify rows, %d duplicate rows", name, pf_mails(rcpt, NULL),
+                     pf_rows(name, "notify", "ok"), pf_rows(name, "merge", "duplicate"));
+        /* The marker is gone once the mail is out; the tags are the old ones. */
+        struct clc_kv_certificate c;
+        memset(&c, 0, sizeof c);
+        rf_latest(name, &c);
+        assert_string_not_equal(c.version, v.version);
+        assert_null(clc_kv_tags_get(&c.tags, R.set.pending_tag));
+        assert_int_equal(c.tags.n, 2);
+        assert_string_equal(clc_kv_tags_get(&c.tags, "Recipient"), rcpt);
+        clc_kv_certificate_cleanup(&c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(renewed_through_event_grid),
         cmocka_unit_test(dead_lettered_then_replayed),
+        /* last: it mails, and the first test counts every mail */
+        cmocka_unit_test(one_mail_whoever_merges),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
