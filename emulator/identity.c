@@ -71,6 +71,7 @@ static const struct {
     {EMU_ROLE_BLOB_DATA_CONTRIBUTOR, "Storage Blob Data Contributor"},
     {EMU_ROLE_EVENTGRID_DATA_SENDER, "EventGrid Data Sender"},
     {EMU_ROLE_LOG_ANALYTICS_READER, "Log Analytics Reader"},
+    {EMU_ROLE_KV_SECRETS_OFFICER, "Key Vault Secrets Officer"},
     {EMU_ROLE_ADMIN, "admin"},
 };
 #define NROLES (sizeof role_names / sizeof role_names[0])

@@ -237,7 +237,8 @@ static const char *const api_versions[] = {
  * Officer cannot read secrets, the Secrets User cannot read certificates. */
 #define ROLES_READ (EMU_ROLE_KV_CERTIFICATES_OFFICER | EMU_ROLE_KV_READER)
 #define ROLES_WRITE EMU_ROLE_KV_CERTIFICATES_OFFICER
-#define ROLES_SECRET EMU_ROLE_KV_SECRETS_USER
+#define ROLES_SECRET (EMU_ROLE_KV_SECRETS_USER | EMU_ROLE_KV_SECRETS_OFFICER)
+#define ROLES_SECRET_SET EMU_ROLE_KV_SECRETS_OFFICER
 
 struct kv_op {
     const char *action; /* Azure data action, for the 403 message */
@@ -326,6 +327,7 @@ KV_OP(deleted_get, ROLES_READ, ACT "deletedcertificates/read")
 KV_OP(deleted_purge, ROLES_WRITE, ACT "deletedcertificates/delete")
 KV_OP(deleted_recover, ROLES_WRITE, ACT "deletedcertificates/recover/action")
 KV_OP(secret_get, ROLES_SECRET, ACT "secrets/getSecret/action")
+KV_OP(secret_set, ROLES_SECRET_SET, ACT "secrets/setSecret/action")
 
 /* Literal segments before "{version}": the first match wins. A trailing "/"
  * in the request is ignored by patterns without one, so "/certificates/x/"
@@ -351,6 +353,7 @@ static const struct emu_route kv_routes[] = {
     {"DELETE", "/deletedcertificates/{name}", r_deleted_purge},
     {"POST", "/deletedcertificates/{name}/recover", r_deleted_recover},
     {"GET", "/secrets/{name}", r_secret_get},
+    {"PUT", "/secrets/{name}", r_secret_set},
     {"GET", "/secrets/{name}/{version}", r_secret_get},
 };
 
@@ -407,6 +410,7 @@ static void vault_free(struct kv_vault *v)
         return;
     kv_table_clear(&v->live);
     kv_table_clear(&v->deleted);
+    kv_plain_free(v);
     free(v->live.items);
     free(v->deleted.items);
     free(v->dir);
@@ -423,11 +427,11 @@ static void service_free(void *ctx)
     X509_free(s->issuer_cert);
     EVP_PKEY_free(s->issuer_key);
     free(s->issuer_pem);
+    kv_x5c_cache_cleanup(&s->x5c);
     free(s);
 }
 
 static enum clc_err vault_add(struct kv_service *s, const char *name, int port,
-    kv_x5c_cache_cleanup(&s->x5c);
                               struct clc_errinfo *ei)
 {
     struct kv_vault *v;
@@ -457,6 +461,8 @@ static enum clc_err vault_add(struct kv_service *s, const char *name, int port,
         snprintf(v->dir, n, "%s/keyvault/%s", dd, name);
     }
     rc = kv_load(v, ei);
+    if (rc == CLC_OK)
+        rc = kv_plain_load(v, ei);
     if (rc != CLC_OK) {
         vault_free(v);
         return clc_err_wrap(ei, rc, "vault %s", name);
@@ -521,15 +527,17 @@ enum clc_err emu_keyvault_mount(struct emu *e, struct clc_errinfo *ei)
     if (s == NULL)
         return clc_errf(ei, CLC_ERR_NOMEM, "keyvault: out of memory");
     s->e = e;
+    pthread_mutex_init(&s->x5c.mu, NULL);
     rc = emu_at_stop(e, service_free, s);
     if (rc != CLC_OK) {
         free(s);
         return clc_errf(ei, rc, "keyvault: cannot register its stop hook");
     }
     rc = mount_vaults(s, ei);
-    pthread_mutex_init(&s->x5c.mu, NULL);
     if (rc == CLC_OK)
         rc = kv_control_mount(s, ei);
+    if (rc == CLC_OK)
+        rc = kv_plain_mount(s, ei);
     if (rc != CLC_OK)
         return clc_err_wrap(ei, rc, "keyvault");
     return CLC_OK;

@@ -93,9 +93,9 @@ struct kv_vault {
     char *dir;              /* <data dir>/keyvault/<name>, NULL in memory */
     pthread_mutex_t mu;     /* this vault's state; never held across network I/O */
     struct kv_table live, deleted;
+    struct kv_plain *plain; /* plain secrets (keyvault_plainsecret.c); NULL = none */
 };
 
-struct kv_service {
 /* CA certificates seen in merge requests, parsed once: every merge of a
  * renewal carries the same intermediate and root, and an OpenSSL 3 parse
  * costs ~0.1 ms. Keyed by the exact DER; the oldest entry makes room. */
@@ -114,11 +114,12 @@ struct kv_x5c_cache {
 X509 *kv_x5c_parse(struct kv_x5c_cache *c, const unsigned char *der, size_t len);
 void kv_x5c_cache_cleanup(struct kv_x5c_cache *c);
 
+struct kv_service {
     struct emu *e;
     struct kv_vault *vaults[KV_MAX_VAULTS];
     size_t nvaults;
-    /* the test issuer CA for seeded certificates */
     struct kv_x5c_cache x5c;
+    /* the test issuer CA for seeded certificates */
     X509 *issuer_cert;
     EVP_PKEY *issuer_key;
     char *issuer_pem;
@@ -279,6 +280,34 @@ void kv_h_import(struct kv_ctx *k);
 
 /* ---- keyvault_secrets.c ---- */
 void kv_h_secret_get(struct kv_ctx *k);
+void kv_h_secret_set(struct kv_ctx *k);
+
+/* ---- keyvault_plainsecret.c: plain secrets (Set Secret); callers hold v->mu ---- */
+#define KV_SECRET_VALUE_MAX 25600 /* Azure: 25 KB */
+#define KV_CONTENT_TYPE_MAX 255
+struct kv_plain_version {
+    char id[KV_VERSION_LEN + 1];
+    char *value;        /* wiped on free */
+    char *content_type; /* NULL = none */
+    cJSON *tags;        /* object of strings; NULL = none */
+    int enabled;
+    int64_t nbf, exp; /* -1 = absent */
+    int64_t created, updated;
+};
+void kv_plain_version_free(struct kv_plain_version *p);
+/* The version (NULL = latest) of plain secret name, and its name as first
+ * given in *stored; NULL when there is none. */
+const struct kv_plain_version *kv_plain_get(const struct kv_vault *v, const char *name,
+                                            const char *version, const char **stored);
+/* Adds ver (taken on success) as the newest version of name and saves the
+ * secret; CLC_ERR_LIMIT beyond the emulator's bounds. */
+enum clc_err kv_plain_add(struct kv_vault *v, const char *name, struct kv_plain_version *ver,
+                          const char **stored, struct clc_errinfo *ei);
+/* At mount: loads <vault dir>/secrets/; frees them at stop. */
+enum clc_err kv_plain_load(struct kv_vault *v, struct clc_errinfo *ei);
+void kv_plain_free(struct kv_vault *v);
+/* Registers the reset and state dump hooks ("keyvault-secrets"). */
+enum clc_err kv_plain_mount(struct kv_service *s, struct clc_errinfo *ei);
 
 /* ---- keyvault_control.c: events, control API, test issuer ---- */
 /* Emits CertificateNewVersionCreated for ver (caller holds v->mu). */

@@ -84,9 +84,11 @@ static int start(int64_t start_time)
     return 0;
 }
 
+const char *kvfx_config_extra;
+
 int kvfx_setup(void **state)
 {
-    char cfg[512];
+    char cfg[4096];
 
     (void)state;
     memset(&kv, 0, sizeof kv);
@@ -97,8 +99,8 @@ int kvfx_setup(void **state)
     snprintf(kv.config, sizeof kv.config, "%s/config.json", kv.dir);
     snprintf(cfg, sizeof cfg,
              "{\"vaults\": [{\"name\": \"certlc\"}, {\"name\": \"second\", \"port\": 0}],"
-             " \"max_body_bytes\": %d}",
-             KVFX_MAX_BODY);
+             " \"max_body_bytes\": %d%s}",
+             KVFX_MAX_BODY, kvfx_config_extra ? kvfx_config_extra : "");
     if (mkdir(kv.data_dir, 0700) != 0 || write_file(kv.config, cfg) != 0)
         return -1;
     kv_make_ca("certlc test CA", &kv.ca_key, &kv.ca_cert);

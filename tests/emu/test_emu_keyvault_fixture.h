@@ -37,6 +37,9 @@ struct kvfx {
 };
 
 extern struct kvfx kv;
+/* More members of the emulator configuration (",\"identities\": ..."), set
+ * before kvfx_setup; NULL = none. */
+extern const char *kvfx_config_extra;
 
 int kvfx_setup(void **state);
 int kvfx_teardown(void **state);
