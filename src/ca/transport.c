@@ -343,8 +343,13 @@ enum clc_err clc_ca_http_do(struct clc_ca_http *h, const char *method, const cha
     if (strncmp(url, h->conf->url, strlen(h->conf->url)) != 0)
         return clc_errf(ei, CLC_ERR_INTERNAL, "CA '%s': url %s is outside the CA's base url",
                         h->conf->name, surl);
-    /* Options are set again before each request; curl_easy_reset is not used
-     * because it would drop the NTLM-authenticated connection state. */
+    /* Every option is set again after curl_easy_reset, which keeps the
+     * connection cache (an NTLM-authenticated connection stays one: NTLM's
+     * state is the connection's) and clears per-transfer state that libcurl
+     * 7.88 otherwise carries over, such as its count of retries on reused
+     * connections that died (after five over the handle's life, every later
+     * one failed). */
+    curl_easy_reset(h->curl);
     cc = set_common(h);
     if (cc == CURLE_OK)
         cc = curl_easy_setopt(h->curl, CURLOPT_URL, url);

@@ -559,25 +559,37 @@ static enum clc_err set_method(CURL *c, const struct clc_http_req *req)
 
 /* The curl handle is made at the first request, not in clc_http_new: a
  * process that only sets up clients (the sync daemon's supervisor, which
- * runs each pass in a child) never loads libcurl's TLS state. The options
- * every request shares are set here once; curl keeps them between
- * transfers. */
+ * runs each pass in a child) never loads libcurl's TLS state. */
 static enum clc_err ensure_curl(struct clc_http *h, struct clc_errinfo *ei)
 {
-    CURLcode cc = CURLE_OK;
-    CURL *c;
-
     if (h->curl)
         return CLC_OK;
     pthread_once(&global_once, global_init);
     if (global_rc != CURLE_OK)
         return clc_errf(ei, CLC_ERR_INTERNAL, "http: curl_global_init failed: %s",
                         curl_easy_strerror(global_rc));
-    if (!(c = curl_easy_init()))
+    if (!(h->curl = curl_easy_init()))
         return clc_errf(ei, CLC_ERR_NOMEM, "http: curl_easy_init failed");
+    return CLC_OK;
+}
+
+/* Every option, set afresh for each request after curl_easy_reset. The
+ * reset is needed, not only tidy: it also clears per-transfer state that
+ * libcurl 7.88 otherwise carries over, such as the count of retries on a
+ * reused connection that died (after five over the handle's life, every
+ * later one failed with "Connection died, tried 5 times"). It keeps the
+ * connection cache, so keep-alive connections are still reused. */
+static enum clc_err set_options(struct clc_http *h, const struct clc_http_req *req,
+                                struct curl_slist *hdrs, struct xfer *x, int force_no_proxy)
+{
+    CURL *c = h->curl;
+    CURLcode cc = CURLE_OK;
+
+    curl_easy_reset(c);
+    h->errbuf[0] = '\0';
     HTTP_SET(CURLOPT_ERRORBUFFER, h->errbuf);
-    HTTP_SET(CURLOPT_VERBOSE, 0L);
     HTTP_SET(CURLOPT_NOSIGNAL, 1L);
+    HTTP_SET(CURLOPT_URL, req->url);
     HTTP_SET(CURLOPT_PROTOCOLS_STR, "http,https");
     HTTP_SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     HTTP_SET(CURLOPT_FOLLOWLOCATION, 0L);
@@ -591,35 +603,15 @@ static enum clc_err ensure_curl(struct clc_http *h, struct clc_errinfo *ei)
     HTTP_SET(CURLOPT_TIMEOUT_MS, h->timeout_ms);
     HTTP_SET(CURLOPT_TCP_NODELAY, 1L);
     HTTP_SET(CURLOPT_USERAGENT, h->user_agent);
+    HTTP_SET(CURLOPT_HTTPHEADER, hdrs);
     HTTP_SET(CURLOPT_WRITEFUNCTION, on_body);
+    HTTP_SET(CURLOPT_WRITEDATA, x);
     HTTP_SET(CURLOPT_HEADERFUNCTION, on_header);
+    HTTP_SET(CURLOPT_HEADERDATA, x);
     if (h->proxy)
         HTTP_SET(CURLOPT_PROXY, h->proxy);
-    if (cc != CURLE_OK) {
-        curl_easy_cleanup(c);
-        return clc_errf(ei, CLC_ERR_INTERNAL, "http: setting curl options failed: %s",
-                        curl_easy_strerror(cc));
-    }
-    h->curl = c;
-    return CLC_OK;
-}
-
-/* What changes from one request to the next; everything a previous
- * request may have set (method, proxy bypass) is set again. */
-static enum clc_err set_options(struct clc_http *h, const struct clc_http_req *req,
-                                struct curl_slist *hdrs, struct xfer *x, int force_no_proxy)
-{
-    CURL *c = h->curl;
-    CURLcode cc = CURLE_OK;
-
-    h->errbuf[0] = '\0';
-    HTTP_SET(CURLOPT_URL, req->url);
-    HTTP_SET(CURLOPT_HTTPHEADER, hdrs);
-    HTTP_SET(CURLOPT_WRITEDATA, x);
-    HTTP_SET(CURLOPT_HEADERDATA, x);
-    HTTP_SET(CURLOPT_NOPROXY, req->no_proxy || force_no_proxy ? "*" : NULL);
-    HTTP_SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
-    HTTP_SET(CURLOPT_NOBODY, 0L);
+    if (req->no_proxy || force_no_proxy)
+        HTTP_SET(CURLOPT_NOPROXY, "*");
     if (cc != CURLE_OK)
         return CLC_ERR_INTERNAL;
     return set_method(c, req);

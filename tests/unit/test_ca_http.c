@@ -23,6 +23,8 @@
 #include "core/config.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "ca/ca_int.h"
+#include "support/dropper.h"
 
 static const struct clc_config_key schema[] = {{"ca.*", CLC_CFG_OBJ, "CAs"}};
 
@@ -296,6 +298,44 @@ static void test_est_answers(void **state)
     assert_int_equal(run("est", "/e4/est", "../x"), CLC_ERR_INVALID);
 }
 
+/* The transport keeps working over a handle's whole life when each request
+ * meets a dead reused connection (libcurl 7.88 counts those retries per
+ * handle unless reset; the sixth used to fail). */
+static void test_transport_dead_reused_connections(void **state)
+{
+    struct test_dropper d;
+    struct clc_ca_http *h = NULL;
+    struct clc_ca_http_resp r;
+    struct clc_errinfo ei;
+    char base[64], url[96];
+
+    (void)state;
+    assert_int_equal(test_dropper_start(&d), 0);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d/certsrv", d.port);
+    snprintf(url, sizeof url, "%s/x", base);
+    struct clc_ca_conf c = {.name = "dropper",
+                            .type = CLC_CA_ADCS,
+                            .url = base,
+                            .auth = CLC_CA_AUTH_NONE,
+                            .user_agent = "certlc-test",
+                            .connect_timeout_ms = 5000,
+                            .timeout_ms = 10000,
+                            .max_response = 4096};
+    clc_errinfo_clear(&ei);
+    assert_int_equal(clc_ca_http_new(&c, &h, &ei), CLC_OK);
+    clc_ca_http_resp_init(&r, 4096);
+    for (int i = 0; i < 12; i++) {
+        if (clc_ca_http_do(h, "GET", url, NULL, NULL, 0, &r, &ei) != CLC_OK)
+            fail_msg("request %d: %s", i + 1, ei.msg);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.body.len, 2);
+    }
+    clc_ca_http_resp_cleanup(&r);
+    clc_ca_http_free(h);
+    test_dropper_stop(&d);
+    assert_int_equal(d.accepted, 12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_adcs_root_first_chain),
         cmocka_unit_test(test_adcs_denied_code_from_status_page),
         cmocka_unit_test(test_est_answers),
+        cmocka_unit_test(test_transport_dead_reused_connections),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

@@ -20,6 +20,7 @@
 #include <civetweb.h>
 
 #include "net/http.h"
+#include "support/dropper.h"
 
 struct server {
     struct mg_context *ctx;
@@ -631,6 +632,34 @@ static void test_timeout(void **state)
     clc_http_free(h);
 }
 
+/* Each request after the first meets a dead reused connection and is
+ * retried by libcurl; that must keep working over a handle's whole life
+ * (libcurl 7.88 counts those retries per handle unless reset). */
+static void test_dead_reused_connections(void **state)
+{
+    struct test_dropper d;
+    char url[128];
+
+    (void)state;
+    assert_int_equal(test_dropper_start(&d), 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", d.port);
+    struct clc_http *h = client(0, 10000);
+    struct clc_http_req q = {.method = "GET", .url = url, .idempotent = 1};
+    struct clc_http_resp r;
+    struct clc_errinfo ei;
+    clc_http_resp_init(&r);
+    for (int i = 0; i < 12; i++) {
+        if (clc_http_do(h, &q, &r, &ei) != CLC_OK)
+            fail_msg("request %d: %s", i + 1, ei.msg);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.body.len, 2);
+    }
+    clc_http_resp_cleanup(&r);
+    clc_http_free(h);
+    test_dropper_stop(&d);
+    assert_int_equal(d.accepted, 12); /* one new connection per request */
+}
+
 static void test_bad_input(void **state)
 {
     struct clc_http *h = client(0, 5000);
@@ -671,6 +700,7 @@ int main(void)
         cmocka_unit_test(test_ms_hint_wins),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_dead_reused_connections),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
