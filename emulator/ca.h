@@ -1,5 +1,6 @@
 /* The emulated enterprise CA's internal contract, shared by its files: ca.c
- * (mount, configuration, accounts, Basic auth), ca_pki.c (root and issuing CA,
+ * (mount, lookups, who is calling), ca_config.c (the "ca" section, accounts'
+ * passwords), ca_pki.c (root and issuing CA,
  * PKCS#7, CRLs, AIA/CDP files), ca_issue.c (CSR policy and issuance),
  * ca_store.c (the request table and its persistence), ca_certsrv.c (AD CS Web
  * Enrollment pages), ca_est.c (EST), ca_mtls.c (TLS client certificates as
@@ -170,6 +171,14 @@ const struct ca_account *ca_auth_row(struct emu_ca *ca, struct emu_req *r, int h
                                      int64_t *cert_row);
 /* Base URL of the "ca" listener ("https://127.0.0.1:port"), "" before it listens. */
 const char *ca_base_url(const struct emu_ca *ca);
+
+/* ---- ca_config.c ---- */
+/* Reads the "ca" config section (templates, accounts, key type, EST, CRL;
+ * defaults when absent); an unknown key or bad value is CLC_ERR_CONFIG. */
+enum clc_err ca_config_parse(struct emu_ca *ca, struct clc_errinfo *ei);
+/* Gives accounts without a configured password a random one, kept in the
+ * data dir so a restart does not change it. */
+enum clc_err ca_config_passwords(struct emu_ca *ca, struct clc_errinfo *ei);
 
 /* ---- ca_pki.c ---- */
 /* Loads the hierarchy from ca->dir, or makes and saves it (keys 0600). */
