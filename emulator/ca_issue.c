@@ -606,8 +606,19 @@ static const struct ca_request *find_renewed(struct emu_ca *ca, const struct ca_
     return hit;
 }
 
-/* Everything the policy module checks, in AD CS's order; issues when allowed. */
-static enum clc_err decide(struct emu_ca *ca, const struct ca_submit *s, X509_REQ *req,
+/* 1 when the CSR's signature verifies with its own key. Checked before the
+ * CA's lock is taken: it needs nothing of the CA's state. */
+static int csr_signature_ok(X509_REQ *req)
+{
+    EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+    int ok = pub != NULL && X509_REQ_verify(req, pub) == 1;
+    ERR_clear_error();
+    return ok;
+}
+
+/* Everything the policy module checks, in AD CS's order (sig_ok: the CSR's
+ * signature, verified by the caller); issues when allowed. */
+static enum clc_err decide(struct emu_ca *ca, const struct ca_submit *s, X509_REQ *req, int sig_ok,
                            struct ca_request *q, int64_t now, struct clc_errinfo *ei)
 {
     const struct ca_template *t;
@@ -615,8 +626,7 @@ static enum clc_err decide(struct emu_ca *ca, const struct ca_submit *s, X509_RE
     GENERAL_NAMES *sans;
     int bits, nsans;
 
-    if (pub == NULL || X509_REQ_verify(req, pub) != 1) {
-        ERR_clear_error();
+    if (pub == NULL || !sig_ok) {
         deny_error(q, "Error Verifying Request Signature or Signing Certificate",
                    CA_HR_BAD_SIGNATURE, now);
         return CLC_OK;
@@ -682,6 +692,7 @@ enum clc_err ca_submit(struct emu_ca *ca, const struct ca_submit *s, struct ca_r
     struct ca_request *q = NULL;
     int64_t now = emu_now(ca->e);
     enum clc_err rc = CLC_OK;
+    int sig_ok = 0;
 
     memset(res, 0, sizeof *res);
     if (csr_decode(s->csr_text, s->csr_len, &der, &dlen))
@@ -690,6 +701,7 @@ enum clc_err ca_submit(struct emu_ca *ca, const struct ca_submit *s, struct ca_r
         rc = clc_errf(ei, CLC_ERR_CRYPTO, "hashing the CSR failed");
         goto out;
     }
+    sig_ok = req != NULL && csr_signature_ok(req);
     pthread_mutex_lock(&ca->mu);
     if (req != NULL && s->est_retry && (q = find_retry(ca, s, digest)) != NULL) {
         /* The client repeats its POST until the request is decided. */
@@ -718,7 +730,7 @@ enum clc_err ca_submit(struct emu_ca *ca, const struct ca_submit *s, struct ca_r
         q->csr_len = dlen;
         der = NULL;
         memcpy(q->csr_digest, digest, sizeof digest);
-        rc = decide(ca, s, req, q, now, ei);
+        rc = decide(ca, s, req, sig_ok, q, now, ei);
     }
     if (rc == CLC_OK && s->est_retry && q->disposition != CA_DISP_PENDING)
         q->est_delivered = 1;
