@@ -3,7 +3,6 @@
  * chain, ordered here), polls pending requests with certnew.cer?ReqID=n. The
  * pages are the browser UI, so non-certificate answers arrive as HTTP 200. */
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,19 +123,11 @@ static int cer_der(const struct clc_buf *body, unsigned char **owned, size_t *le
 /* ---- certnew.p7b without parsing the same CA certificates every time ---- */
 
 /* Every certnew.p7b repeats the issuing CA and the root, and an OpenSSL 3
- * certificate parse costs 0.1-0.3 ms: those are parsed once per process.
- * Keyed by the exact DER (the same bytes parse the same), shared by the
- * clients of all threads, at most P7_CACHE entries (the oldest makes room),
- * kept until exit. */
-#define P7_CACHE 8
+ * certificate parse costs 0.1-0.3 ms: those are parsed once per client
+ * (ca->cert_cache). Keyed by the exact DER (the same bytes parse the same),
+ * at most CLC_CA_CERT_CACHE entries (the oldest makes room), freed with the
+ * client. A client is used by one thread at a time, so no lock. */
 #define P7_CERTS_MAX 16
-static pthread_mutex_t p7_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    unsigned char *der;
-    size_t len;
-    X509 *x;
-} p7_cache[P7_CACHE];
-static size_t p7_next;
 
 static X509 *parse_der(const unsigned char *der, size_t len)
 {
@@ -150,35 +141,46 @@ static X509 *parse_der(const unsigned char *der, size_t len)
     return x;
 }
 
-/* A CA certificate through the cache (a new reference), NULL if unparsable. */
-static X509 *ca_cert_cached(const unsigned char *der, size_t len)
+/* A CA certificate through the client's cache (a new reference), NULL if
+ * unparsable. */
+static X509 *ca_cert_cached(struct clc_ca *ca, const unsigned char *der, size_t len)
 {
+    struct clc_ca_cert_cache *e = NULL;
     X509 *x = NULL;
-    size_t i;
 
-    pthread_mutex_lock(&p7_mu);
-    for (i = 0; i < P7_CACHE && !x; i++)
-        if (p7_cache[i].x && p7_cache[i].len == len && memcmp(p7_cache[i].der, der, len) == 0)
-            x = X509_up_ref(p7_cache[i].x) ? p7_cache[i].x : NULL;
-    pthread_mutex_unlock(&p7_mu);
-    if (x || !(x = parse_der(der, len)))
-        return x;
+    for (size_t i = 0; i < CLC_CA_CERT_CACHE; i++) {
+        e = &ca->cert_cache[i];
+        if (e->x && e->len == len && memcmp(e->der, der, len) == 0 && X509_up_ref(e->x))
+            return e->x;
+    }
+    if (!(x = parse_der(der, len)))
+        return NULL;
     unsigned char *copy = malloc(len);
     if (!copy || !X509_up_ref(x)) {
         free(copy);
         return x;
     }
     memcpy(copy, der, len);
-    pthread_mutex_lock(&p7_mu);
-    i = p7_next;
-    p7_next = (p7_next + 1) % P7_CACHE;
-    free(p7_cache[i].der);
-    X509_free(p7_cache[i].x);
-    p7_cache[i].der = copy;
-    p7_cache[i].len = len;
-    p7_cache[i].x = x; /* the cache's reference */
-    pthread_mutex_unlock(&p7_mu);
+    e = &ca->cert_cache[ca->cert_cache_next];
+    ca->cert_cache_next = (ca->cert_cache_next + 1) % CLC_CA_CERT_CACHE;
+    free(e->der);
+    X509_free(e->x);
+    e->der = copy;
+    e->len = len;
+    e->x = x; /* the cache's reference */
     return x;
+}
+
+void clc_ca_cert_cache_cleanup(struct clc_ca *ca)
+{
+    for (size_t i = 0; i < CLC_CA_CERT_CACHE; i++) {
+        free(ca->cert_cache[i].der);
+        X509_free(ca->cert_cache[i].x);
+        ca->cert_cache[i].der = NULL;
+        ca->cert_cache[i].len = 0;
+        ca->cert_cache[i].x = NULL;
+    }
+    ca->cert_cache_next = 0;
 }
 
 /* One DER element at *p (definite length, within end): its tag, class,
@@ -257,8 +259,9 @@ static int p7_members(const unsigned char *der, size_t len, const unsigned char 
  * parsed, the others through the cache; *leaf up-referenced when found.
  * CLC_ERR_PARSE when the answer is not laid out as AD CS writes it, and the
  * caller falls back to the full parse. */
-static enum clc_err p7_set(const struct clc_buf *body, const unsigned char *leaf_der,
-                           size_t leaf_len, STACK_OF(X509) * *set, X509 **leaf)
+static enum clc_err p7_set(struct clc_ca *ca, const struct clc_buf *body,
+                           const unsigned char *leaf_der, size_t leaf_len, STACK_OF(X509) * *set,
+                           X509 **leaf)
 {
     const unsigned char *certs[P7_CERTS_MAX];
     size_t lens[P7_CERTS_MAX];
@@ -277,7 +280,7 @@ static enum clc_err p7_set(const struct clc_buf *body, const unsigned char *leaf
     }
     for (int i = 0; i < n; i++) {
         int is_leaf = leaf_der && lens[i] == leaf_len && !memcmp(certs[i], leaf_der, leaf_len);
-        X509 *x = is_leaf ? parse_der(certs[i], lens[i]) : ca_cert_cached(certs[i], lens[i]);
+        X509 *x = is_leaf ? parse_der(certs[i], lens[i]) : ca_cert_cached(ca, certs[i], lens[i]);
         if (!x || !sk_X509_push(*set, x)) {
             X509_free(x);
             goto out;
@@ -326,7 +329,7 @@ static enum clc_err fetch_issued(struct clc_ca *ca, const struct clc_ca_req *req
     unsigned char *leaf_der = NULL;
     size_t leaf_len = 0;
 
-    clc_ca_http_resp_init(&resp, ca->conf.max_response);
+    clc_ca_http_resp_init(&resp);
     snprintf(path, sizeof path, "certnew.cer?ReqID=%s&Enc=b64", id);
     rc = get(ca, path, &resp, ei);
     if (rc != CLC_OK)
@@ -349,7 +352,7 @@ static enum clc_err fetch_issued(struct clc_ca *ca, const struct clc_ca_req *req
     rc = get(ca, path, &resp, ei);
     if (rc != CLC_OK)
         goto out;
-    if (leaf || p7_set(&resp.body, leaf_der, leaf_len, &set, &leaf) != CLC_OK)
+    if (leaf || p7_set(ca, &resp.body, leaf_der, leaf_len, &set, &leaf) != CLC_OK)
         rc = clc_ca_p7_parse(resp.body.data, resp.body.len, &set, ei);
     if (rc != CLC_OK) {
         rc = clc_err_wrap(ei, rc, "CA '%s': certnew.p7b for request %s", ca->conf.name, id);
@@ -409,7 +412,7 @@ static void denied_code(struct clc_ca *ca, const char *id, struct clc_ca_result 
     if (!id_ok(id))
         return;
     clc_errinfo_clear(&ign);
-    clc_ca_http_resp_init(&resp, ca->conf.max_response);
+    clc_ca_http_resp_init(&resp);
     snprintf(path, sizeof path, "certnew.cer?ReqID=%s&Enc=b64", id);
     if (get(ca, path, &resp, &ign) == CLC_OK && strstr(resp.content_type, "html")) {
         clc_adcs_parse_status_page(clc_buf_str(&resp.body), resp.body.len, &d);
@@ -431,7 +434,7 @@ static enum clc_err adcs_submit(struct clc_ca *ca, const struct clc_ca_req *req,
     X509 *leaf = NULL;
 
     clc_buf_init(&form, FORM_MAX);
-    clc_ca_http_resp_init(&resp, ca->conf.max_response);
+    clc_ca_http_resp_init(&resp);
     if (!req->template_name || !req->template_name[0]) {
         rc = clc_errf(ei, CLC_ERR_INVALID, "CA '%s': AD CS needs a template (name or OID)",
                       ca->conf.name);
@@ -518,7 +521,7 @@ static enum clc_err adcs_cacerts(struct clc_ca *ca, STACK_OF(X509) * *out, struc
     char path[128];
     long renewals = 0;
 
-    clc_ca_http_resp_init(&resp, ca->conf.max_response);
+    clc_ca_http_resp_init(&resp);
     /* The newest CA certificate is Renewal = nRenewals (0 if never renewed). */
     rc = get(ca, "certcarc.asp", &resp, ei);
     if (rc != CLC_OK)

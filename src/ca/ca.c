@@ -362,6 +362,7 @@ void clc_ca_free(struct clc_ca *ca)
     if (!ca)
         return;
     clc_ca_http_free(ca->http);
+    clc_ca_cert_cache_cleanup(ca);
     X509_STORE_free(ca->anchors);
     clc_ca_conf_cleanup(&ca->conf);
     free(ca);

@@ -1,6 +1,7 @@
 /* Inside the CA clients: the parsed configuration, the per-type operations
- * table, and the shared pieces (HTTP transport with the CA auth methods,
- * result verification, PKCS#7 and chain ordering, AD CS page parsing). */
+ * table, and the shared pieces (the CA layer over clc_http with the CA auth
+ * methods, result verification, PKCS#7 and chain ordering, AD CS page
+ * parsing). */
 #ifndef CLC_CA_INT_H
 #define CLC_CA_INT_H
 
@@ -61,6 +62,16 @@ struct clc_ca_ops {
 
 struct clc_ca_http;
 
+/* CA certificates already parsed, keyed by their exact DER (adcs.c). */
+#define CLC_CA_CERT_CACHE 8
+struct clc_ca_cert_cache {
+    unsigned char *der;
+    size_t len;
+    X509 *x; /* the cache's reference */
+};
+
+/* A client is used by one thread at a time (its HTTP handle is too), so
+ * nothing in it is locked. */
 struct clc_ca {
     struct clc_ca_conf conf;
     const struct clc_ca_ops *ops;
@@ -69,6 +80,8 @@ struct clc_ca {
     struct clc_clock clock;
     int has_clock;
     struct clc_ca_http *http; /* adcs, est */
+    struct clc_ca_cert_cache cert_cache[CLC_CA_CERT_CACHE];
+    size_t cert_cache_next; /* the slot the next new entry takes (the oldest) */
 };
 
 extern const struct clc_ca_ops clc_ca_adcs_ops;
@@ -77,16 +90,21 @@ extern const struct clc_ca_ops clc_ca_command_ops;
 
 int64_t clc_ca_now(const struct clc_ca *ca);
 
-/* ---- transport (transport.c) ---- */
+/* Frees the cached CA certificates (clc_ca_free). */
+void clc_ca_cert_cache_cleanup(struct clc_ca *ca);
 
-/* How the auth method maps onto libcurl; computed separately so a unit test
- * can check the wiring of the methods the emulator cannot exercise. */
+/* ---- the CA layer over clc_http (transport.c) ---- */
+
+/* How the auth method maps onto clc_http's HTTP authentication (libcurl's
+ * CURLAUTH_* bits and flags, passed on as they are); computed separately so
+ * a unit test can check the wiring of the methods the emulator cannot
+ * exercise. */
 struct clc_ca_auth_plan {
     long httpauth;     /* CURLAUTH_* bits; 0 = no HTTP authentication */
     int force_http11;  /* NTLM is connection-based: no HTTP/2 */
     int empty_userpwd; /* Negotiate: ":" so libcurl uses the ticket cache */
     int send_password; /* Basic/NTLM: username and password set */
-    int client_cert;   /* CURLOPT_SSLCERT/SSLKEY set */
+    int client_cert;   /* the client certificate and key given to clc_http */
 };
 enum clc_err clc_ca_auth_plan(const struct clc_ca_conf *conf, struct clc_ca_auth_plan *out,
                               struct clc_errinfo *ei);
@@ -95,18 +113,18 @@ struct clc_ca_http_resp {
     long status;
     char content_type[128]; /* media type only, lower-cased, no parameters */
     char retry_after[64];
-    char www_authenticate[128];
-    struct clc_buf body;
+    char www_authenticate[128]; /* the schemes offered, "Negotiate, NTLM" */
+    struct clc_buf body;        /* capped at the CA's max_response */
 };
-void clc_ca_http_resp_init(struct clc_ca_http_resp *r, size_t max);
+void clc_ca_http_resp_init(struct clc_ca_http_resp *r);
 void clc_ca_http_resp_cleanup(struct clc_ca_http_resp *r);
 
 enum clc_err clc_ca_http_new(const struct clc_ca_conf *conf, struct clc_ca_http **out,
                              struct clc_errinfo *ei);
 void clc_ca_http_free(struct clc_ca_http *h);
-/* One exchange; CLC_OK when any response arrived. Transport failures are
- * CLC_ERR_NET/_TLS/_TIMEOUT/_LIMIT with a message naming the URL (without
- * its query). */
+/* One exchange (clc_http_do, no retries); CLC_OK when any response arrived.
+ * Transport failures are CLC_ERR_NET/_TLS/_TIMEOUT/_LIMIT with a message
+ * naming the URL (without its query); a url curl cannot use is _CONFIG. */
 enum clc_err clc_ca_http_do(struct clc_ca_http *h, const char *method, const char *url,
                             const char *content_type, const void *body, size_t len,
                             struct clc_ca_http_resp *resp, struct clc_errinfo *ei);

@@ -91,7 +91,7 @@ static enum clc_err get_cacerts(struct clc_ca *ca, const char *label, STACK_OF(X
     char url[URL_MAX];
 
     *out = NULL;
-    clc_ca_http_resp_init(&resp, ca->conf.max_response);
+    clc_ca_http_resp_init(&resp);
     rc = est_url(ca, label, "cacerts", url, sizeof url, ei);
     if (rc == CLC_OK)
         rc = clc_ca_http_do(ca->http, "GET", url, NULL, NULL, 0, &resp, ei);
@@ -158,7 +158,7 @@ static enum clc_err enroll(struct clc_ca *ca, const struct clc_ca_req *req,
     const char *op = req->renewal ? "simplereenroll" : "simpleenroll";
 
     clc_buf_init(&body, 256 * 1024);
-    clc_ca_http_resp_init(&resp, ca->conf.max_response);
+    clc_ca_http_resp_init(&resp);
     rc = csr_id(req->csr, res->request_id);
     if (rc != CLC_OK) {
         rc = clc_errf(ei, rc, "CSR digest failed");

@@ -1,10 +1,11 @@
-/* HTTP for the CA clients, on one libcurl handle kept for the client's life
- * (NTLM authenticates a connection, so the submit and the following GETs
- * must reuse it): Basic, Negotiate (Kerberos via GSS-API), NTLM or a TLS
- * client certificate; credentials only over https; no redirects; bounded
- * bodies; the few response headers the CA protocols need. */
+/* The CA clients' HTTP, a thin layer over clc_http (net/http.h), which does
+ * the transfer on one handle kept for the client's life (NTLM authenticates
+ * a connection, so the submit and the following GETs must reuse it), TLS,
+ * the client certificate and libcurl's Basic, NTLM and Negotiate. Here: how
+ * a CA's auth setting maps onto that, the base-URL check, the few response
+ * headers the CA protocols read, and errors for statuses they did not
+ * expect. */
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,33 +15,21 @@
 
 #include "ca/ca_int.h"
 #include "core/log.h"
+#include "net/http.h"
 
 #define SAFE_URL_MAX 256
 
 struct clc_ca_http {
-    CURL *curl;
+    struct clc_http *http;
     const struct clc_ca_conf *conf; /* borrowed from the client */
     struct clc_ca_auth_plan plan;
-    char errbuf[CURL_ERROR_SIZE];
+    struct clc_http_auth auth; /* sent when plan.httpauth is set */
 };
 
-struct xfer {
-    struct clc_ca_http_resp *resp;
-    int overflow;
-};
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc = CURLE_FAILED_INIT;
-
-static void global_init(void)
-{
-    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-void clc_ca_http_resp_init(struct clc_ca_http_resp *r, size_t max)
+void clc_ca_http_resp_init(struct clc_ca_http_resp *r)
 {
     memset(r, 0, sizeof *r);
-    clc_buf_init(&r->body, max);
+    clc_buf_init(&r->body, 0);
 }
 
 void clc_ca_http_resp_cleanup(struct clc_ca_http_resp *r)
@@ -99,35 +88,16 @@ enum clc_err clc_ca_auth_plan(const struct clc_ca_conf *conf, struct clc_ca_auth
     return CLC_OK;
 }
 
-static int feature_ok(long httpauth, struct clc_errinfo *ei, const char *name)
-{
-    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-
-    if (httpauth == (long)CURLAUTH_NTLM && !(v->features & CURL_VERSION_NTLM)) {
-        clc_errf(ei, CLC_ERR_UNSUPPORTED, "CA '%s': this libcurl (%s) has no NTLM support", name,
-                 v->version);
-        return 0;
-    }
-    if (httpauth == (long)CURLAUTH_NEGOTIATE &&
-        !(v->features & (CURL_VERSION_SPNEGO | CURL_VERSION_GSSAPI))) {
-        clc_errf(ei, CLC_ERR_UNSUPPORTED,
-                 "CA '%s': this libcurl (%s) has no SPNEGO/GSS-API (Kerberos) support", name,
-                 v->version);
-        return 0;
-    }
-    return 1;
-}
-
 enum clc_err clc_ca_http_new(const struct clc_ca_conf *conf, struct clc_ca_http **out,
                              struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
     struct clc_ca_http *h = NULL;
+    struct clc_http_opts o;
+    struct clc_errinfo sub;
 
     *out = NULL;
-    pthread_once(&global_once, global_init);
-    if (global_rc != CURLE_OK)
-        return clc_errf(ei, CLC_ERR_INTERNAL, "curl_global_init failed");
+    clc_errinfo_clear(&sub);
     h = calloc(1, sizeof *h);
     if (!h)
         return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
@@ -135,15 +105,31 @@ enum clc_err clc_ca_http_new(const struct clc_ca_conf *conf, struct clc_ca_http 
     rc = clc_ca_auth_plan(conf, &h->plan, ei);
     if (rc != CLC_OK)
         goto out;
-    if (!feature_ok(h->plan.httpauth, ei, conf->name)) {
-        rc = CLC_ERR_UNSUPPORTED;
+    if (h->plan.httpauth && (rc = clc_http_auth_available(h->plan.httpauth, &sub)) != CLC_OK) {
+        rc = clc_errf(ei, rc, "CA '%s': %s", conf->name, sub.msg);
         goto out;
     }
-    h->curl = curl_easy_init();
-    if (!h->curl) {
-        rc = clc_errf(ei, CLC_ERR_NOMEM, "curl_easy_init failed");
+    memset(&o, 0, sizeof o);
+    o.ca_bundle = conf->tls_ca_bundle;
+    o.connect_timeout_ms = conf->connect_timeout_ms;
+    o.timeout_ms = conf->timeout_ms;
+    o.max_response_bytes = conf->max_response;
+    o.user_agent = conf->user_agent;
+    o.proxy = conf->proxy;
+    o.client_cert = h->plan.client_cert ? conf->client_cert : NULL;
+    o.client_key = h->plan.client_cert ? conf->client_key : NULL;
+    /* A CA is not an Azure service: no Azure request id header. */
+    o.no_request_id = 1;
+    rc = clc_http_new(&o, &h->http, &sub);
+    if (rc != CLC_OK) {
+        rc = clc_errf(ei, rc, "CA '%s': %s", conf->name, sub.msg);
         goto out;
     }
+    h->auth.schemes = h->plan.httpauth;
+    h->auth.username = h->plan.send_password ? conf->username : NULL;
+    h->auth.password = h->plan.send_password ? conf->password : NULL;
+    h->auth.default_creds = h->plan.empty_userpwd;
+    h->auth.http11 = h->plan.force_http11;
     *out = h;
     h = NULL;
 out:
@@ -155,36 +141,8 @@ void clc_ca_http_free(struct clc_ca_http *h)
 {
     if (!h)
         return;
-    if (h->curl)
-        curl_easy_cleanup(h->curl);
+    clc_http_free(h->http);
     free(h);
-}
-
-/* The URL without query or user info, cut short, for messages. */
-static void safe_url(const char *url, char out[SAFE_URL_MAX])
-{
-    size_t n = strcspn(url, "?#");
-    const char *at = memchr(url, '@', n);
-    const char *scheme_end = strstr(url, "://");
-
-    if (at && scheme_end && scheme_end < at) {
-        snprintf(out, SAFE_URL_MAX, "%.*s%.*s", (int)(scheme_end + 3 - url), url,
-                 (int)(n - (size_t)(at + 1 - url)), at + 1);
-        return;
-    }
-    snprintf(out, SAFE_URL_MAX, "%.*s", (int)n, url);
-}
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct xfer *x = userdata;
-    size_t n = size * nmemb;
-
-    if (clc_buf_append(&x->resp->body, ptr, n) != CLC_OK) {
-        x->overflow = 1;
-        return 0;
-    }
-    return n;
 }
 
 static void copy_header_value(char *dst, size_t dstsz, const char *v, size_t n, int media_only)
@@ -223,104 +181,18 @@ static void add_scheme(char *list, size_t max, const char *v, size_t n)
     snprintf(list + used, max - used, "%s%.*s", used ? ", " : "", (int)k, v);
 }
 
-static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
+/* The headers the CA protocols read, from the final response. */
+static void take_headers(const struct clc_http_resp *hr, struct clc_ca_http_resp *r)
 {
-    struct xfer *x = userdata;
-    struct clc_ca_http_resp *r = x->resp;
-    size_t n = size * nitems;
-    const char *colon = memchr(ptr, ':', n);
-    size_t nl = colon ? (size_t)(colon - ptr) : 0;
-    const char *v = colon ? colon + 1 : NULL;
-    size_t vl = colon ? n - nl - 1 : 0;
+    const char *v = NULL;
+    size_t pos = 0;
 
-    /* Each response (a 401 before the authenticated one) starts afresh. */
-    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
-        r->content_type[0] = '\0';
-        r->retry_after[0] = '\0';
-        r->www_authenticate[0] = '\0';
-        return n;
-    }
-    if (!colon)
-        return n;
-    if (nl == 12 && strncasecmp(ptr, "Content-Type", 12) == 0)
-        copy_header_value(r->content_type, sizeof r->content_type, v, vl, 1);
-    else if (nl == 11 && strncasecmp(ptr, "Retry-After", 11) == 0)
-        copy_header_value(r->retry_after, sizeof r->retry_after, v, vl, 0);
-    else if (nl == 16 && strncasecmp(ptr, "WWW-Authenticate", 16) == 0)
-        add_scheme(r->www_authenticate, sizeof r->www_authenticate, v, vl);
-    return n;
-}
-
-static enum clc_err map_curl(CURLcode cc)
-{
-    switch (cc) {
-    case CURLE_OK:
-        return CLC_OK;
-    case CURLE_OPERATION_TIMEDOUT:
-        return CLC_ERR_TIMEOUT;
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_CLIENTCERT:
-    case CURLE_USE_SSL_FAILED:
-        return CLC_ERR_TLS;
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-        return CLC_ERR_CONFIG;
-    case CURLE_OUT_OF_MEMORY:
-        return CLC_ERR_NOMEM;
-    case CURLE_LOGIN_DENIED:
-        return CLC_ERR_AUTH;
-    default:
-        return CLC_ERR_NET;
-    }
-}
-
-static CURLcode set_common(struct clc_ca_http *h)
-{
-    const struct clc_ca_conf *c = h->conf;
-    CURL *k = h->curl;
-    CURLcode cc = CURLE_OK;
-#define SET(opt, val)                                                                              \
-    do {                                                                                           \
-        if (cc == CURLE_OK)                                                                        \
-            cc = curl_easy_setopt(k, (opt), (val));                                                \
-    } while (0)
-    SET(CURLOPT_ERRORBUFFER, h->errbuf);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->tls_ca_bundle)
-        SET(CURLOPT_CAINFO, c->tls_ca_bundle);
-    if (c->proxy)
-        SET(CURLOPT_PROXY, c->proxy);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-    SET(CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    SET(CURLOPT_USERAGENT, c->user_agent);
-    if (h->plan.force_http11)
-        SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    if (h->plan.httpauth)
-        SET(CURLOPT_HTTPAUTH, h->plan.httpauth);
-    if (h->plan.send_password) {
-        SET(CURLOPT_USERNAME, c->username);
-        SET(CURLOPT_PASSWORD, clc_secret_reveal(c->password));
-    }
-    if (h->plan.empty_userpwd)
-        SET(CURLOPT_USERPWD, ":");
-    if (h->plan.client_cert) {
-        SET(CURLOPT_SSLCERT, c->client_cert);
-        SET(CURLOPT_SSLCERTTYPE, "PEM");
-        SET(CURLOPT_SSLKEY, c->client_key);
-        SET(CURLOPT_SSLKEYTYPE, "PEM");
-    }
-#undef SET
-    return cc;
+    if ((v = clc_http_resp_header(hr, "Content-Type")))
+        copy_header_value(r->content_type, sizeof r->content_type, v, strlen(v), 1);
+    if ((v = clc_http_resp_header(hr, "Retry-After")))
+        copy_header_value(r->retry_after, sizeof r->retry_after, v, strlen(v), 0);
+    while ((v = clc_http_resp_header_next(hr, "WWW-Authenticate", &pos)))
+        add_scheme(r->www_authenticate, sizeof r->www_authenticate, v, strlen(v));
 }
 
 enum clc_err clc_ca_http_do(struct clc_ca_http *h, const char *method, const char *url,
@@ -328,100 +200,57 @@ enum clc_err clc_ca_http_do(struct clc_ca_http *h, const char *method, const cha
                             struct clc_ca_http_resp *resp, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
-    struct curl_slist *hdrs = NULL;
-    struct curl_slist *t = NULL;
-    struct xfer x = {.resp = resp};
-    char surl[SAFE_URL_MAX];
-    char ct[160];
-    CURLcode cc = CURLE_OK;
-    int post = strcmp(method, "POST") == 0;
+    struct clc_http_req req = {.method = method, .url = url};
+    struct clc_http_resp hr;
+    struct clc_errinfo sub;
+    char surl[SAFE_URL_MAX] = "";
 
-    safe_url(url, surl);
     clc_buf_reset(&resp->body);
     resp->status = 0;
     resp->content_type[0] = resp->retry_after[0] = resp->www_authenticate[0] = '\0';
-    if (strncmp(url, h->conf->url, strlen(h->conf->url)) != 0)
+    if (strncmp(url, h->conf->url, strlen(h->conf->url)) != 0) {
+        clc_http_safe_url(url, surl, sizeof surl);
         return clc_errf(ei, CLC_ERR_INTERNAL, "CA '%s': url %s is outside the CA's base url",
                         h->conf->name, surl);
-    /* Every option is set again after curl_easy_reset, which keeps the
-     * connection cache (an NTLM-authenticated connection stays one: NTLM's
-     * state is the connection's) and clears per-transfer state that libcurl
-     * 7.88 otherwise carries over, such as its count of retries on reused
-     * connections that died (after five over the handle's life, every later
-     * one failed). */
-    curl_easy_reset(h->curl);
-    cc = set_common(h);
-    if (cc == CURLE_OK)
-        cc = curl_easy_setopt(h->curl, CURLOPT_URL, url);
-    if (cc == CURLE_OK)
-        cc = curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
-    if (cc == CURLE_OK)
-        cc = curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &x);
-    if (cc == CURLE_OK)
-        cc = curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
-    if (cc == CURLE_OK)
-        cc = curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &x);
-    t = curl_slist_append(NULL, "Expect:");
-    if (t)
-        hdrs = t;
-    if (hdrs && post && content_type) {
-        snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
-        t = curl_slist_append(hdrs, ct);
-        hdrs = t ? t : hdrs;
-        if (!t)
-            cc = CURLE_OUT_OF_MEMORY;
     }
-    if (!hdrs)
-        cc = CURLE_OUT_OF_MEMORY;
-    if (cc == CURLE_OK)
-        cc = curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
-    if (cc == CURLE_OK && post) {
-        /* In-memory body: libcurl can send it again after an auth round trip. */
-        cc = curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        if (cc == CURLE_OK)
-            cc = curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body ? body : "");
-    } else if (cc == CURLE_OK) {
-        cc = curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
+    if (strcmp(method, "POST") == 0) {
+        /* In memory: libcurl can send it again after an auth round trip. */
+        req.body = body ? body : "";
+        req.body_len = len;
+        req.content_type = content_type;
     }
-    if (cc != CURLE_OK) {
-        rc = clc_errf(ei, cc == CURLE_OUT_OF_MEMORY ? CLC_ERR_NOMEM : CLC_ERR_INTERNAL,
-                      "%s %s: setting curl options failed: %s", method, surl,
-                      curl_easy_strerror(cc));
-        goto out;
+    if (h->plan.httpauth)
+        req.auth = &h->auth;
+    clc_errinfo_clear(&sub);
+    clc_http_resp_init(&hr);
+    rc = clc_http_do(h->http, &req, &hr, &sub);
+    resp->status = hr.status;
+    take_headers(&hr, resp);
+    /* The body moves over: it is capped at the CA's max_response. */
+    clc_buf_cleanup(&resp->body);
+    resp->body = hr.body;
+    clc_buf_init(&hr.body, 0);
+    if (rc == CLC_ERR_INVALID) {
+        /* What clc_http refuses here came from the CA's configuration: a
+         * url curl cannot use. */
+        rc = CLC_ERR_CONFIG;
     }
-    h->errbuf[0] = '\0';
-    cc = curl_easy_perform(h->curl);
-    curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
-    if (x.overflow) {
-        rc = clc_errf(ei, CLC_ERR_LIMIT, "%s %s: response larger than %zu bytes", method, surl,
-                      resp->body.max);
-    } else if (cc != CURLE_OK) {
-        const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc);
-        enum clc_err e = map_curl(cc);
-        /* Under TLS 1.3 a server refuses a client certificate after the
-         * client's side of the handshake is done, so libcurl reports a send
-         * or receive failure. An alert in the text is a refusal, not a
-         * network fault; without one we cannot tell, so say what to check. */
-        int refused = h->plan.client_cert && resp->status == 0 &&
-                      (strstr(why, "alert") != NULL || strstr(why, "certificate") != NULL);
-        if (refused)
-            e = CLC_ERR_TLS;
-        if (h->plan.client_cert && resp->status == 0 && e != CLC_ERR_TIMEOUT)
-            rc = clc_errf(ei, e,
-                          "%s %s: %s (the CA may have refused the client certificate: check "
-                          "that its issuer is trusted by the CA, that it has the clientAuth "
-                          "usage and that it is valid and not revoked)",
-                          method, surl, why);
-        else
-            rc = clc_errf(ei, e, "%s %s: %s", method, surl, why);
+    if (rc != CLC_OK && h->plan.client_cert && hr.status == 0 &&
+        (rc == CLC_ERR_NET || rc == CLC_ERR_TLS))
+        clc_errf(ei, rc,
+                 "%s (the CA may have refused the client certificate: check that its issuer is "
+                 "trusted by the CA, that it has the clientAuth usage and that it is valid and "
+                 "not revoked)",
+                 sub.msg);
+    else if (rc != CLC_OK)
+        clc_errf(ei, rc, "%s", sub.msg);
+    if (clc_log_min_level() <= CLC_LOG_DEBUG) {
+        clc_http_safe_url(url, surl, sizeof surl);
+        clc_log(CLC_LOG_DEBUG, "ca.http", CLC_LS("ca", h->conf->name), CLC_LS("method", method),
+                CLC_LS("url", surl), CLC_LI("status", resp->status),
+                CLC_LS("content_type", resp->content_type), CLC_LS("result", clc_err_name(rc)));
     }
-    clc_log(CLC_LOG_DEBUG, "ca.http", CLC_LS("ca", h->conf->name), CLC_LS("method", method),
-            CLC_LS("url", surl), CLC_LI("status", resp->status),
-            CLC_LS("content_type", resp->content_type), CLC_LS("result", clc_err_name(rc)));
-out:
-    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL);
-    curl_slist_free_all(hdrs);
+    clc_http_resp_cleanup(&hr);
     return rc;
 }
 

@@ -1,7 +1,9 @@
-/* HTTP client on one reused libcurl easy handle: per-request options, bounded
- * response capture, credential rules (bearer only over https or to managed
- * identity endpoints), CURLcode to clc_err mapping, and the retry loop. */
+/* HTTP client on one reused libcurl easy handle: per-request options (with
+ * libcurl's HTTP authentication and the TLS client certificate), bounded
+ * response capture, CURLcode to clc_err mapping, and the retry loop. Which
+ * credential may go where is decided in http_rules.c. */
 #include "net/http.h"
+#include "net/http_int.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -35,6 +37,9 @@ struct clc_http {
     char *ca_bundle;
     char *proxy;
     char *user_agent;
+    char *client_cert;
+    char *client_key;
+    int no_request_id;
     long connect_timeout_ms;
     long timeout_ms;
     size_t max_response_bytes;
@@ -91,6 +96,10 @@ enum clc_err clc_http_new(const struct clc_http_opts *opts, struct clc_http **ou
         rc = clc_errf(ei, CLC_ERR_INVALID, "http: timeouts must not be negative");
         goto out;
     }
+    if (opts->client_key && !opts->client_cert) {
+        rc = clc_errf(ei, CLC_ERR_INVALID, "http: a client key without a client certificate");
+        goto out;
+    }
     if (opts->ca_bundle && access(opts->ca_bundle, R_OK) != 0) {
         rc = clc_errf(ei, CLC_ERR_CONFIG, "http: CA bundle %s is not readable", opts->ca_bundle);
         goto out;
@@ -102,6 +111,8 @@ enum clc_err clc_http_new(const struct clc_http_opts *opts, struct clc_http **ou
     }
     h->ca_bundle = dup_or_null(opts->ca_bundle, &failed);
     h->proxy = dup_or_null(opts->proxy, &failed);
+    h->client_cert = dup_or_null(opts->client_cert, &failed);
+    h->client_key = dup_or_null(opts->client_key, &failed);
     h->user_agent =
         dup_or_null(opts->user_agent ? opts->user_agent : "certlc/" CLC_VERSION, &failed);
     if (failed) {
@@ -113,6 +124,7 @@ enum clc_err clc_http_new(const struct clc_http_opts *opts, struct clc_http **ou
     h->timeout_ms = opts->timeout_ms ? opts->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
     h->max_response_bytes =
         opts->max_response_bytes ? opts->max_response_bytes : HTTP_DEFAULT_MAX_RESPONSE;
+    h->no_request_id = opts->no_request_id;
     if (opts->clock) {
         h->clock = *opts->clock;
         h->has_clock = 1;
@@ -134,6 +146,8 @@ void clc_http_free(struct clc_http *h)
     free(h->ca_bundle);
     free(h->proxy);
     free(h->user_agent);
+    free(h->client_cert);
+    free(h->client_key);
     OPENSSL_cleanse(h->rid_pool, sizeof h->rid_pool);
     free(h);
 }
@@ -168,84 +182,40 @@ void clc_http_resp_cleanup(struct clc_http_resp *r)
 
 const char *clc_http_resp_header(const struct clc_http_resp *r, const char *name)
 {
-    for (size_t i = 0; i < r->nheaders && i < CLC_HTTP_MAX_HEADERS; i++)
-        if (r->headers[i].name && strcasecmp(r->headers[i].name, name) == 0)
+    size_t pos = 0;
+
+    return clc_http_resp_header_next(r, name, &pos);
+}
+
+const char *clc_http_resp_header_next(const struct clc_http_resp *r, const char *name, size_t *pos)
+{
+    for (size_t i = *pos; i < r->nheaders && i < CLC_HTTP_MAX_HEADERS; i++)
+        if (r->headers[i].name && strcasecmp(r->headers[i].name, name) == 0) {
+            *pos = i + 1;
             return r->headers[i].value;
+        }
+    *pos = r->nheaders;
     return NULL;
 }
 
-/* The URL as it may appear in messages and logs: no user info, query or
- * fragment (SAS tokens and codes live there), cut to a bounded length. */
-static void safe_url(const char *url, char out[HTTP_SAFE_URL_MAX])
+enum clc_err clc_http_auth_available(long schemes, struct clc_errinfo *ei)
 {
-    CURLU *u = curl_url();
-    char *s = NULL;
-    size_t n = 0;
+    const curl_version_info_data *v = NULL;
 
-    out[0] = '\0';
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_set(u, CURLUPART_USER, NULL, 0) == CURLUE_OK &&
-        curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK &&
-        curl_url_set(u, CURLUPART_QUERY, NULL, 0) == CURLUE_OK &&
-        curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK) {
-        snprintf(out, HTTP_SAFE_URL_MAX, "%s", s);
-    } else if (url) {
-        /* Unparseable: keep only what precedes any query, and no user info
-         * can be told apart, so show nothing past the scheme. */
-        n = strcspn(url, ":?#@");
-        snprintf(out, HTTP_SAFE_URL_MAX, "%.*s:(unparseable url)", (int)n, url);
-    }
-    curl_free(s);
-    curl_url_cleanup(u);
-}
-
-/* Host part of url into out (empty when unparseable); returns the scheme
- * class: 2 https, 1 http, 0 other or unparseable. */
-static int url_scheme_host(const char *url, char *out, size_t outsz)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL;
-    char *host = NULL;
-    int kind = 0;
-
-    if (outsz)
-        out[0] = '\0';
-    if (!u || !url || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
-        goto out;
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        goto out;
-    if (outsz)
-        snprintf(out, outsz, "%s", host);
-    if (strcasecmp(scheme, "https") == 0)
-        kind = 2;
-    else if (strcasecmp(scheme, "http") == 0)
-        kind = 1;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return kind;
-}
-
-/* The rule behind clc_http_bearer_allowed, on an already parsed URL. */
-static int kind_host_allowed(int kind, const char *host)
-{
-    if (kind == 2)
-        return 1;
-    /* Managed identity endpoints are plain http by design and link-local or
-     * loopback, so the token never crosses a network. Exact names only. */
-    return kind == 1 && (strcmp(host, "169.254.169.254") == 0 || strcmp(host, "localhost") == 0 ||
-                         strcmp(host, "127.0.0.1") == 0);
-}
-
-int clc_http_bearer_allowed(const char *url)
-{
-    char host[256];
-    int kind = url_scheme_host(url, host, sizeof host);
-
-    return kind_host_allowed(kind, host);
+    /* libcurl's features are only known once it is initialised. */
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK)
+        return clc_errf(ei, CLC_ERR_INTERNAL, "http: curl_global_init failed: %s",
+                        curl_easy_strerror(global_rc));
+    v = curl_version_info(CURLVERSION_NOW);
+    if ((schemes & (long)CURLAUTH_NTLM) && !(v->features & CURL_VERSION_NTLM))
+        return clc_errf(ei, CLC_ERR_UNSUPPORTED, "this libcurl (%s) has no NTLM support",
+                        v->version);
+    if ((schemes & (long)CURLAUTH_NEGOTIATE) &&
+        !(v->features & (CURL_VERSION_SPNEGO | CURL_VERSION_GSSAPI)))
+        return clc_errf(ei, CLC_ERR_UNSUPPORTED,
+                        "this libcurl (%s) has no SPNEGO/GSS-API (Kerberos) support", v->version);
+    return CLC_OK;
 }
 
 /* A version 4 UUID (as clc_rand_uuid makes) from the handle's pool of random
@@ -274,24 +244,6 @@ static void next_request_id(struct clc_http *h, char out[37])
     }
     out[j] = '\0';
     OPENSSL_cleanse(b, 16);
-}
-
-enum clc_err clc_http_urlencode(struct clc_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    enum clc_err rc = CLC_OK;
-
-    for (const unsigned char *p = (const unsigned char *)s; *p && rc == CLC_OK; p++) {
-        unsigned char c = *p;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            rc = clc_buf_append_byte(b, (char)c);
-        } else {
-            char enc[3] = {'%', hex[c >> 4], hex[c & 0x0f]};
-            rc = clc_buf_append(b, enc, sizeof enc);
-        }
-    }
-    return rc;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -436,9 +388,11 @@ static enum clc_err build_headers(const struct clc_http_req *req, const char *re
 
     clc_buf_init(&line, CLC_SECRET_MAX + 64);
     *out = NULL;
-    rc = clc_buf_appendf(&line, "x-ms-client-request-id: %s", request_id);
-    if (rc == CLC_OK)
-        rc = slist_add(&l, clc_buf_str(&line));
+    if (request_id[0]) {
+        rc = clc_buf_appendf(&line, "x-ms-client-request-id: %s", request_id);
+        if (rc == CLC_OK)
+            rc = slist_add(&l, clc_buf_str(&line));
+    }
     /* curl would otherwise wait for 100-continue on larger bodies. */
     if (rc == CLC_OK)
         rc = slist_add(&l, "Expect:");
@@ -519,11 +473,21 @@ static enum clc_err map_curl(CURLcode cc, const struct xfer *x)
         return CLC_ERR_INVALID;
     case CURLE_OUT_OF_MEMORY:
         return CLC_ERR_NOMEM;
+    case CURLE_LOGIN_DENIED:
+        return CLC_ERR_AUTH;
     default:
         /* Resolve, connect, send, receive, empty reply, truncated body,
          * HTTP/2 stream and proxy failures: the network let us down. */
         return CLC_ERR_NET;
     }
+}
+
+/* Under TLS 1.3 a server refuses a client certificate after the client's
+ * side of the handshake is done, so libcurl reports a send or receive
+ * failure; its text then names the alert. Without that we cannot tell. */
+static int cert_refused(const char *why)
+{
+    return strstr(why, "alert") != NULL || strstr(why, "certificate") != NULL;
 }
 
 static enum clc_err set_method(CURL *c, const struct clc_http_req *req)
@@ -612,37 +576,30 @@ static enum clc_err set_options(struct clc_http *h, const struct clc_http_req *r
         HTTP_SET(CURLOPT_PROXY, h->proxy);
     if (req->no_proxy || force_no_proxy)
         HTTP_SET(CURLOPT_NOPROXY, "*");
+    if (h->client_cert) {
+        HTTP_SET(CURLOPT_SSLCERT, h->client_cert);
+        HTTP_SET(CURLOPT_SSLCERTTYPE, "PEM");
+        HTTP_SET(CURLOPT_SSLKEY, h->client_key ? h->client_key : h->client_cert);
+        HTTP_SET(CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    if (req->auth) {
+        HTTP_SET(CURLOPT_HTTPAUTH, req->auth->schemes);
+        if (req->auth->http11)
+            HTTP_SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        if (req->auth->default_creds) {
+            /* An empty user and password: libcurl then lets GSS-API pick
+             * its default credentials (older libcurl needs them set). */
+            HTTP_SET(CURLOPT_USERPWD, ":");
+        } else {
+            HTTP_SET(CURLOPT_USERNAME, req->auth->username);
+            HTTP_SET(CURLOPT_PASSWORD, clc_secret_reveal(req->auth->password));
+        }
+    }
     if (cc != CURLE_OK)
         return CLC_ERR_INTERNAL;
     return set_method(c, req);
 }
 #undef HTTP_SET
-
-/* Refuses credentials that would travel in clear text to anything but a
- * managed identity endpoint. Sets *plain when a credential goes over http. */
-static enum clc_err check_credentials(const struct clc_http_req *req, int *plain,
-                                      struct clc_errinfo *ei)
-{
-    char host[256];
-    int kind = 0;
-
-    *plain = 0;
-    if (req->bearer && req->authorization)
-        return clc_errf(ei, CLC_ERR_INVALID,
-                        "http: both a bearer token and an authorization "
-                        "value given");
-    if (!req->bearer && !req->authorization)
-        return CLC_OK;
-    kind = url_scheme_host(req->url, host, sizeof host);
-    if (kind == 0)
-        return clc_errf(ei, CLC_ERR_INVALID, "refusing to send %s to a url that is not http(s)",
-                        req->bearer ? "a bearer token" : "an authorization header");
-    if (!kind_host_allowed(kind, host))
-        return clc_errf(ei, CLC_ERR_INVALID, "refusing to send %s over plain http to %s",
-                        req->bearer ? "a bearer token" : "an authorization header", host);
-    *plain = kind == 1;
-    return CLC_OK;
-}
 
 enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
                          struct clc_http_resp *resp, struct clc_errinfo *ei)
@@ -665,7 +622,7 @@ enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
         rc = clc_errf(ei, CLC_ERR_INVALID, "http: request needs an upper-case method and a url");
         goto out;
     }
-    rc = check_credentials(req, &plain_cred, ei);
+    rc = clc_http_check_credentials(req, &plain_cred, ei);
     if (rc != CLC_OK)
         goto out;
     if (req->client_request_id) {
@@ -676,7 +633,7 @@ enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
         }
         snprintf(resp->client_request_id, sizeof resp->client_request_id, "%s",
                  req->client_request_id);
-    } else {
+    } else if (!h->no_request_id) {
         next_request_id(h, resp->client_request_id);
     }
     if ((rc = ensure_curl(h, ei)) != CLC_OK)
@@ -687,7 +644,7 @@ enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
     /* A proxy on a plain http hop would see the credential. */
     rc = set_options(h, req, hdrs, &x, plain_cred);
     if (rc != CLC_OK) {
-        safe_url(req->url, url);
+        clc_http_safe_url(req->url, url, sizeof url);
         rc = clc_errf(ei, rc, "%s %s: setting curl options failed", req->method, url);
         goto out;
     }
@@ -695,10 +652,13 @@ enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
     curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
     resp->status = status;
     rc = map_curl(cc, &x);
+    if (rc == CLC_ERR_NET && h->client_cert && status == 0 &&
+        cert_refused(h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc)))
+        rc = CLC_ERR_TLS;
     /* The log-safe URL costs a parse: made only when a message or the
      * debug record will show it. */
     if (rc != CLC_OK || clc_log_min_level() <= CLC_LOG_DEBUG)
-        safe_url(req->url, url);
+        clc_http_safe_url(req->url, url, sizeof url);
     if (rc == CLC_ERR_LIMIT) {
         rc = clc_errf(ei, rc, "%s %s: response larger than %zu bytes", req->method, url,
                       h->max_response_bytes);
@@ -763,7 +723,7 @@ enum clc_err clc_http_send(struct clc_http *h, const struct clc_http_req *req,
             break;
         /* Only retries log the URL: it is parsed on the first one. */
         if (!url[0])
-            safe_url(req->url ? req->url : "", url);
+            clc_http_safe_url(req->url, url, sizeof url);
         if (rc == CLC_OK)
             clc_log(CLC_LOG_INFO, "http.retry", CLC_LS("method", req->method), CLC_LS("url", url),
                     CLC_LI("status", resp->status), CLC_LI("attempt", attempt),

@@ -2,8 +2,8 @@
  * the emulated CA never would: garbage pages and bodies, a certificate for
  * another key, chains in root-first order with CRLF PEM, a denial whose code
  * is only on the status page, EST 202 with Retry-After and a leaf-only answer
- * completed from cacerts. Plain http with auth none (credentials would be
- * refused over http). */
+ * completed from cacerts, a 401 listing schemes in one header each. Plain
+ * http with auth none (credentials would be refused over http). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,6 +46,7 @@ static struct {
     struct clc_ca *ca;
     struct clc_ca_result res;
     struct clc_errinfo ei;
+    int saw_azure_request_id; /* any request carried x-ms-client-request-id */
 } T;
 
 static void reply(struct mg_connection *c, int status, const char *ctype, const char *extra,
@@ -77,8 +78,15 @@ static int handler(struct mg_connection *c, void *cb)
     (void)cb;
     while (mg_read(c, buf, sizeof buf) > 0) {
     }
+    if (mg_get_header(c, "x-ms-client-request-id"))
+        T.saw_azure_request_id = 1;
     char *page = NULL;
-    if (strcmp(u, "/g1/certsrv/certfnsh.asp") == 0) {
+    if (strcmp(u, "/a1/certsrv/certfnsh.asp") == 0) {
+        reply(c, 401, "text/html",
+              "WWW-Authenticate: Negotiate\r\nWWW-Authenticate: NTLM\r\n"
+              "WWW-Authenticate: Basic realm=\"x\"\r\n",
+              "<html>401</html>");
+    } else if (strcmp(u, "/g1/certsrv/certfnsh.asp") == 0) {
         reply(c, 200, "text/html", NULL, page = fixture("garbage-login.html"));
     } else if (strstr(u, "/certfnsh.asp") &&
                (strncmp(u, "/g2/", 4) == 0 || strncmp(u, "/g3/", 4) == 0 ||
@@ -275,6 +283,18 @@ static void test_adcs_denied_code_from_status_page(void **state)
     assert_string_equal(T.res.code, "0x80094012");
 }
 
+/* The schemes of every WWW-Authenticate header reach the message; a CA is
+ * sent no Azure request id. */
+static void test_adcs_401_lists_schemes(void **state)
+{
+    (void)state;
+    assert_int_equal(run("adcs", "/a1/certsrv", "WebServer"), CLC_ERR_AUTH);
+    assert_non_null(
+        strstr(T.ei.msg, "credentials refused (HTTP 401; server offers Negotiate, NTLM, Basic)"));
+    assert_int_equal(T.ei.http_status, 401);
+    assert_false(T.saw_azure_request_id);
+}
+
 static void test_est_answers(void **state)
 {
     (void)state;
@@ -323,7 +343,7 @@ static void test_transport_dead_reused_connections(void **state)
                             .max_response = 4096};
     clc_errinfo_clear(&ei);
     assert_int_equal(clc_ca_http_new(&c, &h, &ei), CLC_OK);
-    clc_ca_http_resp_init(&r, 4096);
+    clc_ca_http_resp_init(&r);
     for (int i = 0; i < 12; i++) {
         if (clc_ca_http_do(h, "GET", url, NULL, NULL, 0, &r, &ei) != CLC_OK)
             fail_msg("request %d: %s", i + 1, ei.msg);
@@ -342,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_adcs_garbage_and_wrong_key),
         cmocka_unit_test(test_adcs_root_first_chain),
         cmocka_unit_test(test_adcs_denied_code_from_status_page),
+        cmocka_unit_test(test_adcs_401_lists_schemes),
         cmocka_unit_test(test_est_answers),
         cmocka_unit_test(test_transport_dead_reused_connections),
     };

@@ -1,6 +1,9 @@
 /* HTTP client against a civetweb server started in this binary (127.0.0.1,
- * port 0): responses and headers, caps, request ids, bearer rules, retries
- * observed through an injected sleep, and transport failures. */
+ * port 0): responses and headers (repeated ones too), caps, request ids,
+ * bearer and HTTP authentication rules, retries observed through an
+ * injected sleep, and transport failures. Basic, NTLM, Negotiate and client
+ * certificates on the wire are tested over https by the CA client tests
+ * (tests/emu/test_ca_client*.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include <civetweb.h>
+#include <curl/curl.h>
 
 #include "net/http.h"
 #include "support/dropper.h"
@@ -102,6 +106,19 @@ static int h_many(struct mg_connection *c, void *cb)
     return 200;
 }
 
+/* A challenge as IIS sends it: one WWW-Authenticate header per scheme,
+ * with another header between them. */
+static int h_challenge(struct mg_connection *c, void *cb)
+{
+    (void)cb;
+    send_raw(c,
+             "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\n"
+             "WWW-Authenticate: NTLM\r\nX-Between: 1\r\n"
+             "www-authenticate:  Basic realm=\"certsrv\" \r\n",
+             "", 0);
+    return 401;
+}
+
 static int h_teapot(struct mg_connection *c, void *cb)
 {
     (void)cb;
@@ -172,6 +189,7 @@ static int group_setup(void **state)
     mg_set_request_handler(srv.ctx, "/big", h_big, NULL);
     mg_set_request_handler(srv.ctx, "/many", h_many, NULL);
     mg_set_request_handler(srv.ctx, "/teapot", h_teapot, NULL);
+    mg_set_request_handler(srv.ctx, "/challenge", h_challenge, NULL);
     mg_set_request_handler(srv.ctx, "/flaky", h_flaky, NULL);
     mg_set_request_handler(srv.ctx, "/throttle", h_throttle, NULL);
     mg_set_request_handler(srv.ctx, "/stall", h_stall, NULL);
@@ -410,6 +428,170 @@ static void test_bearer_rules(void **state)
     clc_http_resp_cleanup(&r);
     clc_secret_free(tok);
     clc_http_free(h);
+}
+
+static int closed_port(void);
+
+static void test_repeated_headers(void **state)
+{
+    struct clc_http *h = client(0, 5000);
+    struct clc_http_resp r;
+    struct clc_errinfo ei;
+    struct clc_http_req q = {.method = "GET"};
+    char url[128];
+    size_t pos = 0;
+
+    (void)state;
+    clc_http_resp_init(&r);
+    url_for(url, sizeof url, "127.0.0.1", "/challenge");
+    q.url = url;
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_OK);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(clc_http_resp_header(&r, "WWW-Authenticate"), "Negotiate");
+    assert_string_equal(clc_http_resp_header_next(&r, "WWW-Authenticate", &pos), "Negotiate");
+    assert_string_equal(clc_http_resp_header_next(&r, "WWW-Authenticate", &pos), "NTLM");
+    assert_string_equal(clc_http_resp_header_next(&r, "WWW-Authenticate", &pos),
+                        "Basic realm=\"certsrv\"");
+    assert_null(clc_http_resp_header_next(&r, "WWW-Authenticate", &pos));
+    assert_null(clc_http_resp_header_next(&r, "WWW-Authenticate", &pos));
+    pos = 0;
+    assert_string_equal(clc_http_resp_header_next(&r, "x-between", &pos), "1");
+    assert_null(clc_http_resp_header_next(&r, "x-between", &pos));
+    pos = 0;
+    assert_null(clc_http_resp_header_next(&r, "X-Absent", &pos));
+    clc_http_resp_cleanup(&r);
+    clc_http_free(h);
+}
+
+/* libcurl's HTTP authentication: https only (no managed identity
+ * exception), never beside a bearer token, well-formed credentials; every
+ * refusal comes before a connection (INVALID, status 0) and never quotes
+ * the password. */
+static void test_auth_rules(void **state)
+{
+    struct clc_http *h = client(0, 5000);
+    struct clc_http_resp r;
+    struct clc_errinfo ei;
+    struct clc_secret *pw = NULL, *nul = NULL, *tok = NULL;
+    struct clc_http_auth a = {.schemes = (long)CURLAUTH_BASIC, .username = "svc"};
+    struct clc_http_req q = {.method = "GET", .auth = &a};
+    char url[128];
+    int port = 0;
+
+    (void)state;
+    assert_int_equal(clc_secret_new("pw-SECRET", 9, &pw), CLC_OK);
+    assert_int_equal(clc_secret_new("pw\0tail", 7, &nul), CLC_OK);
+    assert_int_equal(clc_secret_new("tok", 3, &tok), CLC_OK);
+    a.password = pw;
+    clc_http_resp_init(&r);
+    /* The echo server would answer 200: loopback http is still refused. */
+    url_for(url, sizeof url, "127.0.0.1", "/echo");
+    q.url = url;
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_ERR_INVALID);
+    assert_string_equal(ei.msg, "refusing to send credentials over plain http to 127.0.0.1");
+    assert_int_equal(r.status, 0);
+    a.schemes = (long)CURLAUTH_NTLM;
+    a.http11 = 1;
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_ERR_INVALID);
+    assert_int_equal(r.status, 0);
+    q.url = "ftp://127.0.0.1/x";
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_ERR_INVALID);
+
+    q.url = "https://127.0.0.2:1/x";
+    q.bearer = tok;
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_ERR_INVALID);
+    q.bearer = NULL;
+    q.authorization = tok;
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_ERR_INVALID);
+    q.authorization = NULL;
+    a.schemes = 0;
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_ERR_INVALID);
+    a.schemes = (long)CURLAUTH_BASIC;
+    a.password = NULL;
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_ERR_INVALID);
+    a.password = pw;
+    a.default_creds = 1;
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_ERR_INVALID);
+    a.default_creds = 0;
+    a.password = nul;
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_ERR_INVALID);
+    assert_string_equal(ei.msg, "http: the password contains a NUL byte");
+    assert_null(strstr(ei.msg, "tail"));
+    a.password = pw;
+    assert_null(strstr(ei.msg, "SECRET"));
+
+    /* Well-formed over https: the rules pass and a connection is tried. */
+    port = closed_port();
+    assert_true(port > 0);
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/x", port);
+    q.url = url;
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_ERR_NET);
+    assert_null(strstr(ei.msg, "SECRET"));
+    clc_http_resp_cleanup(&r);
+    clc_secret_free(pw);
+    clc_secret_free(nul);
+    clc_secret_free(tok);
+    clc_http_free(h);
+}
+
+/* What this libcurl was built with decides; the answer must agree. */
+static void test_auth_available(void **state)
+{
+    const curl_version_info_data *v = NULL;
+    struct clc_errinfo ei;
+
+    (void)state;
+    assert_int_equal(clc_http_auth_available((long)CURLAUTH_BASIC, &ei), CLC_OK);
+    v = curl_version_info(CURLVERSION_NOW);
+    assert_int_equal(clc_http_auth_available((long)CURLAUTH_NTLM, &ei),
+                     (v->features & CURL_VERSION_NTLM) ? CLC_OK : CLC_ERR_UNSUPPORTED);
+    assert_int_equal(
+        clc_http_auth_available((long)CURLAUTH_NEGOTIATE, &ei),
+        (v->features & (CURL_VERSION_SPNEGO | CURL_VERSION_GSSAPI)) ? CLC_OK : CLC_ERR_UNSUPPORTED);
+}
+
+/* A peer that is not Azure gets no Azure request id, unless one is given. */
+static void test_no_request_id(void **state)
+{
+    struct clc_http_opts o;
+    struct clc_http *h = NULL;
+    struct clc_http_resp r;
+    struct clc_errinfo ei;
+    struct clc_http_req q = {.method = "GET"};
+    char url[128];
+
+    (void)state;
+    memset(&o, 0, sizeof o);
+    o.no_request_id = 1;
+    assert_int_equal(clc_http_new(&o, &h, &ei), CLC_OK);
+    clc_http_resp_init(&r);
+    url_for(url, sizeof url, "127.0.0.1", "/echo");
+    q.url = url;
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_OK);
+    assert_string_equal(clc_http_resp_header(&r, "X-Echo-Request-Id"), "none");
+    assert_string_equal(r.client_request_id, "");
+    q.client_request_id = "given-7";
+    assert_int_equal(clc_http_do(h, &q, &r, &ei), CLC_OK);
+    assert_string_equal(clc_http_resp_header(&r, "X-Echo-Request-Id"), "given-7");
+    clc_http_resp_cleanup(&r);
+    clc_http_free(h);
+}
+
+static void test_safe_url(void **state)
+{
+    char out[64];
+    char tiny[8];
+
+    (void)state;
+    clc_http_safe_url("https://user:pw@ca.example:8443/certsrv/certnew.cer?ReqID=4#f", out,
+                      sizeof out);
+    assert_string_equal(out, "https://ca.example:8443/certsrv/certnew.cer");
+    clc_http_safe_url("not a url?code=SECRET", out, sizeof out);
+    assert_null(strstr(out, "SECRET"));
+    clc_http_safe_url("https://ca.example/a/long/path", tiny, sizeof tiny);
+    assert_string_equal(tiny, "https:/");
+    clc_http_safe_url(NULL, out, sizeof out);
+    assert_string_equal(out, "");
 }
 
 static void test_bearer_allowed_table(void **state)
@@ -680,6 +862,10 @@ static void test_bad_input(void **state)
     o.ca_bundle = "/nonexistent/ca.pem";
     assert_int_equal(clc_http_new(&o, &h2, &ei), CLC_ERR_CONFIG);
     assert_null(h2);
+    memset(&o, 0, sizeof o);
+    o.client_key = "/etc/certlc/client.key";
+    assert_int_equal(clc_http_new(&o, &h2, &ei), CLC_ERR_INVALID);
+    assert_null(h2);
     clc_http_resp_cleanup(&r);
     clc_http_free(h);
 }
@@ -692,6 +878,11 @@ int main(void)
         cmocka_unit_test(test_body_cap),
         cmocka_unit_test(test_header_count_cap),
         cmocka_unit_test(test_bearer_rules),
+        cmocka_unit_test(test_repeated_headers),
+        cmocka_unit_test(test_auth_rules),
+        cmocka_unit_test(test_auth_available),
+        cmocka_unit_test(test_no_request_id),
+        cmocka_unit_test(test_safe_url),
         cmocka_unit_test(test_bearer_allowed_table),
         cmocka_unit_test(test_urlencode),
         cmocka_unit_test(test_retry_after_503),
