@@ -13,6 +13,7 @@
 #include "crypto/csr.h"
 #include "crypto/x509.h"
 #include "kv_client_fixture.h"
+#include "support/emu_admin.h"
 
 struct kvf K;
 
@@ -153,6 +154,7 @@ int kvf_teardown(void **state)
     clc_signer_free(K.ca_key);
     X509_free(K.ca);
     cJSON_Delete(K.endpoints);
+    test_emu_admin_forget(K.e);
     emu_stop(K.e);
     memset(&K, 0, sizeof K);
     return 0;
@@ -237,30 +239,7 @@ STACK_OF(X509) * kvf_sign_csr(const unsigned char *csr, size_t len, struct clc_s
 
 long kvf_control(const char *method, const char *path, const char *body)
 {
-    struct clc_secret *tok = NULL;
-    struct clc_errinfo ei = {0};
-    struct clc_http_resp resp;
-    char url[512];
-    long status = 0;
-
-    assert_int_equal(
-        clc_auth_token(K.auth_admin, "api://certlc-emulator/.default", &tok, NULL, &ei), CLC_OK);
-    snprintf(url, sizeof url, "%s%s", ep("services", "control", NULL), path);
-    struct clc_http_req req = {.method = method,
-                               .url = url,
-                               .body = body,
-                               .body_len = body ? strlen(body) : 0,
-                               .content_type = body ? "application/json" : NULL,
-                               .bearer = tok};
-    clc_http_resp_init(&resp);
-    if (clc_http_do(K.admin_http, &req, &resp, &ei) != CLC_OK)
-        fail_msg("control %s %s: %s", method, path, ei.msg);
-    status = resp.status;
-    if (status >= 300)
-        fprintf(stderr, "control %s %s: %ld %s\n", method, path, status, clc_buf_str(&resp.body));
-    clc_http_resp_cleanup(&resp);
-    clc_secret_free(tok);
-    return status;
+    return test_emu_admin_call(K.e, K.admin_http, method, path, body, NULL);
 }
 
 void kvf_fault(const char *method, const char *path, int count, int status, int retry_after)

@@ -16,6 +16,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "renew_fixture.h"
+#include "support/emu_admin.h"
 
 struct rf R;
 
@@ -218,6 +219,7 @@ int rf_teardown(void **state)
     clc_auth_free(R.renewer);
     clc_auth_free(R.admin);
     cJSON_Delete(R.endpoints);
+    test_emu_admin_forget(R.e);
     emu_stop(R.e);
     if (R.dir[0]) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", R.dir);
@@ -275,33 +277,12 @@ struct clc_worker_summary rf_drain(int abort_after)
 
 long rf_control(const char *method, const char *path, const char *body, char **out)
 {
-    struct clc_secret *tok = NULL;
-    struct clc_errinfo ei = {0};
     struct clc_http_resp resp;
-    char url[512];
-    long status;
+    long status = test_emu_admin_call(R.e, R.admin_http, method, path, body, &resp);
 
-    if (out)
-        *out = NULL;
-    assert_int_equal(clc_auth_token(R.admin, "api://certlc-emulator/.default", &tok, NULL, &ei),
-                     CLC_OK);
-    snprintf(url, sizeof url, "%s%s", ep("services", "control", NULL), path);
-    struct clc_http_req req = {.method = method,
-                               .url = url,
-                               .body = body,
-                               .body_len = body ? strlen(body) : 0,
-                               .content_type = body ? "application/json" : NULL,
-                               .bearer = tok};
-    clc_http_resp_init(&resp);
-    if (clc_http_do(R.admin_http, &req, &resp, &ei) != CLC_OK)
-        fail_msg("control %s %s: %s", method, path, ei.msg);
-    status = resp.status;
-    if (status >= 300)
-        fprintf(stderr, "control %s %s: %ld %s\n", method, path, status, clc_buf_str(&resp.body));
     if (out)
         *out = clc_buf_take(&resp.body, NULL);
     clc_http_resp_cleanup(&resp);
-    clc_secret_free(tok);
     return status;
 }
 

@@ -24,6 +24,7 @@
 #include "emulator/emu.h"
 #include "emulator/smtp.h"
 #include "smtp_fixture.h"
+#include "support/emu_admin.h"
 
 struct smtpfx sfx;
 
@@ -100,39 +101,7 @@ int sfx_count(const char *to)
 
 long sfx_control(const char *method, const char *path, const char *body)
 {
-    const cJSON *id =
-        cJSON_GetObjectItem(cJSON_GetObjectItem(sfx.endpoints, "identities"), "admin");
-    const char *cid = cJSON_GetStringValue(cJSON_GetObjectItem(id, "client_id"));
-    const char *sec = cJSON_GetStringValue(cJSON_GetObjectItem(id, "client_secret"));
-    char url[512], form[2048], hdr[4096];
-    const char *hdrs[] = {hdr, "Content-Type: application/json", NULL};
-    struct clc_buf b;
-    cJSON *j;
-    char *esc;
-    long st;
-
-    assert_non_null(cid);
-    assert_non_null(sec);
-    esc = curl_easy_escape(NULL, sec, 0);
-    snprintf(form, sizeof form,
-             "grant_type=client_credentials&client_id=%s&client_secret=%s"
-             "&scope=api://certlc-emulator/.default",
-             cid, esc);
-    curl_free(esc);
-    snprintf(url, sizeof url, "%s/%s/oauth2/v2.0/token", emu_service_url(sfx.emu, "entra"),
-             emu_tenant(sfx.emu));
-    clc_buf_init(&b, 64 * 1024);
-    assert_int_equal(http("POST", url, NULL, form, &b), 200);
-    j = cJSON_Parse(b.data);
-    assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItem(j, "access_token")));
-    snprintf(hdr, sizeof hdr, "Authorization: Bearer %s",
-             cJSON_GetStringValue(cJSON_GetObjectItem(j, "access_token")));
-    cJSON_Delete(j);
-    clc_buf_reset(&b);
-    snprintf(url, sizeof url, "%s%s", emu_service_url(sfx.emu, "control"), path);
-    st = http(method, url, hdrs, body, &b);
-    clc_buf_cleanup(&b);
-    return st;
+    return test_emu_admin_call(sfx.emu, NULL, method, path, body, NULL);
 }
 
 int sfx_start(const char *config_json)
@@ -170,6 +139,7 @@ int sfx_start(const char *config_json)
 
 void sfx_stop(void)
 {
+    test_emu_admin_forget(sfx.emu);
     emu_stop(sfx.emu);
     cJSON_Delete(sfx.endpoints);
     if (sfx.config[0] != '\0')

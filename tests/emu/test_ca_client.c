@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "emulator/emu.h"
 #include "net/http.h"
+#include "support/emu_admin.h"
 
 static const struct clc_config_key schema[] = {{"ca.*", CLC_CFG_OBJ, "CAs"}};
 
@@ -112,48 +113,11 @@ static enum clc_err fetch(const struct clc_ca_csr *csr, const char *tmpl, const 
  * is given, the body (malloc'd). */
 static long control_body(const char *method, const char *path, const char *body, char **out)
 {
-    const cJSON *id = cJSON_GetObjectItem(cJSON_GetObjectItem(T.endpoints, "identities"), "admin");
-    const char *cid = cJSON_GetStringValue(cJSON_GetObjectItem(id, "client_id"));
-    const char *sec = cJSON_GetStringValue(cJSON_GetObjectItem(id, "client_secret"));
     struct clc_http_resp r;
-    struct clc_buf form;
-    struct clc_secret *bearer = NULL;
-    char url[512];
-    long st = 0;
+    long st = test_emu_admin_call(T.e, T.http, method, path, body, &r);
 
-    clc_http_resp_init(&r);
-    clc_buf_init(&form, 8192);
-    clc_buf_appendf(&form, "grant_type=client_credentials&client_id=%s&client_secret=", cid);
-    clc_http_urlencode(&form, sec);
-    clc_buf_append_str(&form, "&scope=api%3A%2F%2Fcertlc-emulator%2F.default");
-    snprintf(url, sizeof url, "%s/%s/oauth2/v2.0/token", svc("entra"), emu_tenant(T.e));
-    struct clc_http_req tr = {.method = "POST",
-                              .url = url,
-                              .body = form.data,
-                              .body_len = form.len,
-                              .content_type = "application/x-www-form-urlencoded"};
-    assert_int_equal(clc_http_do(T.http, &tr, &r, NULL), CLC_OK);
-    assert_int_equal(r.status, 200);
-    cJSON *tok = cJSON_Parse(clc_buf_str(&r.body));
-    const char *at = cJSON_GetStringValue(cJSON_GetObjectItem(tok, "access_token"));
-    assert_non_null(at);
-    assert_int_equal(clc_secret_new(at, strlen(at), &bearer), CLC_OK);
-    snprintf(url, sizeof url, "%s%s", svc("control"), path);
-    struct clc_http_req cr = {.method = method,
-                              .url = url,
-                              .bearer = bearer,
-                              .body = body,
-                              .body_len = body ? strlen(body) : 0,
-                              .content_type = body ? "application/json" : NULL};
-    assert_int_equal(clc_http_do(T.http, &cr, &r, NULL), CLC_OK);
-    st = r.status;
-    if (st >= 300)
-        print_message("control %s %s: %ld %s\n", method, path, st, clc_buf_str(&r.body));
     if (out)
         *out = strdup(clc_buf_str(&r.body));
-    clc_secret_free(bearer);
-    cJSON_Delete(tok);
-    clc_buf_cleanup(&form);
     clc_http_resp_cleanup(&r);
     return st;
 }
@@ -292,6 +256,7 @@ static int teardown_all(void **state)
     clc_signer_free(T.key2);
     clc_http_free(T.http);
     cJSON_Delete(T.endpoints);
+    test_emu_admin_forget(T.e);
     emu_stop(T.e);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", T.dir);
     return system(cmd) == 0 ? 0 : -1;

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "emulator/emu.h"
 #include "net/http.h"
+#include "support/emu_admin.h"
 #include "support/kdc.h"
 
 #define REALM "CERTLC.TEST"
@@ -132,46 +133,7 @@ static void expect_issued(void)
 /* POST to the control API with an admin token; the status. */
 static long control(const char *path)
 {
-    const cJSON *id = cJSON_GetObjectItem(cJSON_GetObjectItem(T.endpoints, "identities"), "admin");
-    const char *cid = cJSON_GetStringValue(cJSON_GetObjectItem(id, "client_id"));
-    const char *sec = cJSON_GetStringValue(cJSON_GetObjectItem(id, "client_secret"));
-    struct clc_http_resp r;
-    struct clc_buf form;
-    struct clc_secret *bearer = NULL;
-    char url[512];
-    long st;
-
-    clc_http_resp_init(&r);
-    clc_buf_init(&form, 8192);
-    clc_buf_appendf(&form, "grant_type=client_credentials&client_id=%s&client_secret=", cid);
-    clc_http_urlencode(&form, sec);
-    clc_buf_append_str(&form, "&scope=api%3A%2F%2Fcertlc-emulator%2F.default");
-    snprintf(url, sizeof url, "%s/%s/oauth2/v2.0/token", svc("entra"), emu_tenant(T.e));
-    struct clc_http_req tr = {.method = "POST",
-                              .url = url,
-                              .body = form.data,
-                              .body_len = form.len,
-                              .content_type = "application/x-www-form-urlencoded"};
-    assert_int_equal(clc_http_do(T.http, &tr, &r, NULL), CLC_OK);
-    assert_int_equal(r.status, 200);
-    cJSON *tok = cJSON_Parse(clc_buf_str(&r.body));
-    const char *at = cJSON_GetStringValue(cJSON_GetObjectItem(tok, "access_token"));
-    assert_non_null(at);
-    assert_int_equal(clc_secret_new(at, strlen(at), &bearer), CLC_OK);
-    snprintf(url, sizeof url, "%s%s", svc("control"), path);
-    struct clc_http_req cr = {.method = "POST",
-                              .url = url,
-                              .bearer = bearer,
-                              .body = "{}",
-                              .body_len = 2,
-                              .content_type = "application/json"};
-    assert_int_equal(clc_http_do(T.http, &cr, &r, NULL), CLC_OK);
-    st = r.status;
-    clc_secret_free(bearer);
-    cJSON_Delete(tok);
-    clc_buf_cleanup(&form);
-    clc_http_resp_cleanup(&r);
-    return st;
+    return test_emu_admin_call(T.e, T.http, "POST", path, "{}", NULL);
 }
 
 static int write_file(const char *path, const char *text)
@@ -286,6 +248,7 @@ static int teardown_all(void **state)
     clc_signer_free(T.key);
     clc_http_free(T.http);
     cJSON_Delete(T.endpoints);
+    test_emu_admin_forget(T.e);
     emu_stop(T.e);
     test_kdc_stop(&T.kdc);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", T.dir);

@@ -16,6 +16,7 @@
 #include "emulator/blob.h"
 #include "emulator/queue.h"
 #include "emulator/state.h"
+#include "support/emu_admin.h"
 #include "test_emu_queue_client.h"
 
 #define B(path) "/" QT_DEV path
@@ -255,8 +256,6 @@ static void test_in_process_writers(void **state)
 static void test_restart_and_dump(void **state)
 {
     struct clc_http_resp r;
-    char *tok, url[256];
-    struct clc_secret *bearer = NULL;
     cJSON *doc = NULL;
     const cJSON *list, *it;
     int found = 0;
@@ -271,14 +270,7 @@ static void test_restart_and_dump(void **state)
     assert_int_equal(qt_count(&r, "Blob"), 3);
     clc_http_resp_cleanup(&r);
 
-    tok = qt_token("admin", "api://certlc-emulator");
-    assert_non_null(tok);
-    assert_int_equal(clc_secret_new(tok, strlen(tok), &bearer), CLC_OK);
-    snprintf(url, sizeof url, "%s/control/state", emu_service_url(QT.e, "control"));
-    struct clc_http_req req = {.method = "GET", .url = url, .bearer = bearer};
-    clc_http_resp_init(&r);
-    assert_int_equal(clc_http_do(QT.http, &req, &r, NULL), CLC_OK);
-    assert_int_equal(r.status, 200);
+    assert_int_equal(test_emu_admin_call(QT.e, QT.http, "GET", "/control/state", NULL, &r), 200);
     assert_int_equal(clc_json_parse(clc_buf_str(&r.body), r.body.len, 1 << 20, &doc, NULL), CLC_OK);
     list = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "blob"), QT_DEV);
     cJSON_ArrayForEach(it, list)
@@ -295,8 +287,6 @@ static void test_restart_and_dump(void **state)
     assert_true(found);
     cJSON_Delete(doc);
     clc_http_resp_cleanup(&r);
-    clc_secret_free(bearer);
-    free(tok);
 }
 
 int main(void)

@@ -21,6 +21,7 @@
 #include "core/secret.h"
 #include "emulator/state.h"
 #include "test_emu_ca_fixture.h"
+#include "support/emu_admin.h"
 
 struct cafx cafx;
 
@@ -82,6 +83,7 @@ int cafx_restart(void)
 {
     int64_t now = emu_now(cafx.e);
 
+    test_emu_admin_forget(cafx.e);
     emu_stop(cafx.e);
     cafx.e = NULL;
     return start(now);
@@ -91,6 +93,7 @@ void cafx_teardown(void)
 {
     char cmd[400];
 
+    test_emu_admin_forget(cafx.e);
     emu_stop(cafx.e);
     clc_http_free(cafx.http);
     cJSON_Delete(cafx.endpoints);
@@ -171,56 +174,9 @@ cJSON *cafx_json(const struct clc_http_resp *resp)
     return j;
 }
 
-static struct clc_secret *admin_token(void)
-{
-    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(cafx.endpoints, "identities");
-    const cJSON *admin = cJSON_GetObjectItemCaseSensitive(ids, "admin");
-    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(admin, "client_id");
-    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(admin, "client_secret");
-    struct clc_secret *tok = NULL;
-    struct clc_http_resp resp;
-    struct clc_buf b;
-    char url[512];
-    cJSON *j;
-
-    if (!cJSON_IsString(cid) || !cJSON_IsString(sec))
-        return NULL;
-    snprintf(url, sizeof url, "%s/%s/oauth2/v2.0/token", emu_service_url(cafx.e, "entra"),
-             emu_tenant(cafx.e));
-    clc_buf_init(&b, 8192);
-    clc_buf_appendf(&b,
-                    "grant_type=client_credentials&client_id=%s&client_secret=", cid->valuestring);
-    clc_http_urlencode(&b, sec->valuestring);
-    clc_buf_append_str(&b, "&scope=api%3A%2F%2Fcertlc-emulator%2F.default");
-    if (do_req("POST", url, NULL, NULL, "application/x-www-form-urlencoded", b.data, b.len,
-               &resp) == 200) {
-        const cJSON *t;
-        j = cafx_json(&resp);
-        t = cJSON_GetObjectItemCaseSensitive(j, "access_token");
-        if (cJSON_IsString(t))
-            clc_secret_new(t->valuestring, strlen(t->valuestring), &tok);
-        cJSON_Delete(j);
-    }
-    clc_http_resp_cleanup(&resp);
-    clc_buf_cleanup(&b);
-    return tok;
-}
-
 long cafx_admin(const char *method, const char *path, const char *body, struct clc_http_resp *resp)
 {
-    struct clc_secret *tok = admin_token();
-    char url[1024];
-    long st;
-
-    if (tok == NULL) {
-        clc_http_resp_init(resp);
-        return 0;
-    }
-    snprintf(url, sizeof url, "%s%s", emu_service_url(cafx.e, "control"), path);
-    st = do_req(method, url, NULL, tok, body ? "application/json" : NULL, body,
-                body ? strlen(body) : 0, resp);
-    clc_secret_free(tok);
-    return st;
+    return test_emu_admin_call(cafx.e, cafx.http, method, path, body, resp);
 }
 
 /* ---- keys and CSRs ---- */

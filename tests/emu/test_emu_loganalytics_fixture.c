@@ -13,6 +13,7 @@
 #include "azure/loganalytics.h"
 #include "core/secret.h"
 #include "test_emu_loganalytics_fixture.h"
+#include "support/emu_admin.h"
 
 struct laf LF;
 
@@ -129,6 +130,7 @@ int laf_setup(const char *extra)
 int laf_restart(void)
 {
     int64_t now = emu_now_ms(LF.e) / 1000;
+    test_emu_admin_forget(LF.e);
     emu_stop(LF.e);
     LF.e = NULL;
     free_clients();
@@ -139,6 +141,7 @@ void laf_teardown(void)
 {
     char cmd[400];
     free_clients();
+    test_emu_admin_forget(LF.e);
     emu_stop(LF.e);
     LF.e = NULL;
     /* Only our own mkdtemp directory. */
@@ -218,15 +221,7 @@ long laf_query_count(const char *query)
 
 long laf_control(const char *method, const char *path, const char *body)
 {
-    struct clc_http_resp resp;
-    char url[512];
-    snprintf(url, sizeof url, "%s%s", laf_ep("services", "control"), path);
-    long st = laf_request(method, url, "admin", "api://certlc-emulator/.default", NULL,
-                          body ? "application/json" : NULL, body, body ? strlen(body) : 0, &resp);
-    if (st >= 300)
-        fprintf(stderr, "control %s %s: %ld %s\n", method, path, st, clc_buf_str(&resp.body));
-    clc_http_resp_cleanup(&resp);
-    return st;
+    return test_emu_admin_call(LF.e, LF.http, method, path, body, NULL);
 }
 
 void laf_fault(const char *service, const char *path, int count, int status, int retry_after)

@@ -14,6 +14,7 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "core/secret.h"
+#include "support/emu_admin.h"
 #include "test_emu_queue_client.h"
 
 #define Q(path) "/" QT_DEV path
@@ -544,9 +545,6 @@ static void test_malformed_xml(void **state)
 static void test_control_hooks(void **state)
 {
     struct clc_http_resp r;
-    char *tok = qt_token("admin", "api://certlc-emulator"), url[256];
-    struct clc_secret *bearer = NULL;
-    struct clc_errinfo ei = {0};
     cJSON *doc = NULL;
     const cJSON *q, *it;
     int found = 0;
@@ -554,12 +552,7 @@ static void test_control_hooks(void **state)
 
     ok("PUT", Q("/dumped"), NULL, 201);
     put_text("dumped", "", "one");
-    assert_non_null(tok);
-    assert_int_equal(clc_secret_new(tok, strlen(tok), &bearer), CLC_OK);
-    snprintf(url, sizeof url, "%s/control/state", emu_service_url(QT.e, "control"));
-    struct clc_http_req req = {.method = "GET", .url = url, .bearer = bearer};
-    clc_http_resp_init(&r);
-    assert_int_equal(clc_http_do(QT.http, &req, &r, &ei), CLC_OK);
+    test_emu_admin_call(QT.e, QT.http, "GET", "/control/state", NULL, &r);
     expect_status(&r, 200);
     assert_int_equal(clc_json_parse(clc_buf_str(&r.body), r.body.len, 1 << 20, &doc, NULL), CLC_OK);
     q = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "queue"), QT_DEV);
@@ -576,16 +569,12 @@ static void test_control_hooks(void **state)
     clc_http_resp_cleanup(&r);
 
     /* Reset drops every queue. */
-    snprintf(url, sizeof url, "%s/control/reset", emu_service_url(QT.e, "control"));
-    struct clc_http_req reset = {.method = "POST", .url = url, .bearer = bearer};
-    assert_int_equal(clc_http_do(QT.http, &reset, &r, &ei), CLC_OK);
+    test_emu_admin_call(QT.e, QT.http, "POST", "/control/reset", NULL, &r);
     assert_true(r.status == 200 || r.status == 204);
     clc_http_resp_cleanup(&r);
     qt_key("queue", "GET", Q("/dumped?comp=metadata"), NULL, &r);
     qt_assert_error(&r, 404, "QueueNotFound");
     clc_http_resp_cleanup(&r);
-    clc_secret_free(bearer);
-    free(tok);
 }
 
 static void test_restart_keeps_state(void **state)

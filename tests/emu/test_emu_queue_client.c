@@ -26,6 +26,7 @@
 #include "emulator/directory.h"
 #include "emulator/services.h"
 #include "emulator/state.h"
+#include "support/emu_admin.h"
 #include "test_emu_queue_client.h"
 
 #define VERSION "2021-12-02"
@@ -103,6 +104,7 @@ int qt_restart(void)
 {
     int64_t now = emu_now(QT.e);
 
+    test_emu_admin_forget(QT.e);
     emu_stop(QT.e);
     QT.e = NULL;
     return start(now);
@@ -112,6 +114,7 @@ void qt_teardown(void)
 {
     char cmd[400];
 
+    test_emu_admin_forget(QT.e);
     emu_stop(QT.e);
     clc_http_free(QT.http);
     if (strncmp(QT.dir, "/tmp/clc-storemu-", 17) == 0) {
