@@ -294,6 +294,91 @@ static enum clc_err check_conf(const struct clc_ca_conf *c, struct clc_errinfo *
     return CLC_OK;
 }
 
+/* GSS-API reads the keytab and ticket cache from the process environment
+ * (they are paths, not secrets); set only when configured, so an operator's
+ * kinit works. setenv is not safe while other threads may read the
+ * environment: programs with threads call clc_ca_kerberos_env first, and
+ * then this finds the values in place and changes nothing. */
+static enum clc_err set_env_once(const char *var, const char *value, struct clc_errinfo *ei)
+{
+    const char *cur = getenv(var);
+    if (!value || (cur && strcmp(cur, value) == 0))
+        return CLC_OK;
+    if (setenv(var, value, 1) != 0)
+        return clc_errf(ei, CLC_ERR_NOMEM, "setting %s failed", var);
+    return CLC_OK;
+}
+
+static enum clc_err kerberos_env(const struct clc_ca_conf *c, struct clc_errinfo *ei)
+{
+    enum clc_err rc = set_env_once("KRB5_CLIENT_KTNAME", c->keytab, ei);
+    return rc == CLC_OK ? set_env_once("KRB5CCNAME", c->ccache, ei) : rc;
+}
+
+/* Two Negotiate CAs must agree on a value GSS-API takes once per process. */
+static enum clc_err same_krb_path(const char *what, const char *have, const char *have_ca,
+                                  const char *want, const char *want_ca, struct clc_errinfo *ei)
+{
+    if (!have || !want || strcmp(have, want) == 0)
+        return CLC_OK;
+    return clc_errf(ei, CLC_ERR_CONFIG,
+                    "CAs '%s' and '%s' name different Kerberos %ss (%s, %s): GSS-API takes one "
+                    "per process",
+                    have_ca, want_ca, what, have, want);
+}
+
+enum clc_err clc_ca_kerberos_env(const struct clc_config *cfg, struct clc_errinfo *ei)
+{
+    const cJSON *all = clc_config_node(cfg, "ca"), *it = NULL;
+    struct clc_ca_conf first, c;
+    enum clc_err rc = CLC_OK;
+
+    memset(&first, 0, sizeof first);
+    if (!cJSON_IsObject(all))
+        return CLC_OK;
+    cJSON_ArrayForEach(it, all)
+    {
+        memset(&c, 0, sizeof c);
+        if (!it->string || !name_ok(it->string)) {
+            rc = clc_errf(ei, CLC_ERR_CONFIG, "ca.%.40s: not a valid CA name",
+                          it->string ? it->string : "");
+            break;
+        }
+        if ((rc = read_conf(cfg, it->string, NULL, &c, ei)) != CLC_OK ||
+            c.auth != CLC_CA_AUTH_NEGOTIATE) {
+            clc_ca_conf_cleanup(&c);
+            if (rc != CLC_OK)
+                break;
+            continue;
+        }
+        if (!first.name) {
+            first = c;
+            continue;
+        }
+        rc = same_krb_path("keytab", first.keytab, first.name, c.keytab, c.name, ei);
+        if (rc == CLC_OK)
+            rc = same_krb_path("ticket cache", first.ccache, first.name, c.ccache, c.name, ei);
+        if (rc == CLC_OK && (!first.keytab || !first.ccache)) {
+            /* A CA that names only one of them lends it to the pair. */
+            if (!first.keytab && c.keytab) {
+                first.keytab = c.keytab;
+                c.keytab = NULL;
+            }
+            if (!first.ccache && c.ccache) {
+                first.ccache = c.ccache;
+                c.ccache = NULL;
+            }
+        }
+        clc_ca_conf_cleanup(&c);
+        if (rc != CLC_OK)
+            break;
+    }
+    if (rc == CLC_OK && first.name)
+        rc = kerberos_env(&first, ei);
+    clc_ca_conf_cleanup(&first);
+    return rc;
+}
+
 enum clc_err clc_ca_from_config(const struct clc_config *cfg, const char *name,
                                 const struct clc_clock *clock, const struct clc_http_opts *http,
                                 struct clc_ca **out, struct clc_errinfo *ei)
@@ -341,15 +426,8 @@ enum clc_err clc_ca_from_config(const struct clc_config *cfg, const char *name,
         if (rc != CLC_OK)
             goto out;
     }
-    /* GSS-API reads these from the process environment; they are paths,
-     * not secrets. Set only when configured, so an operator's kinit works. */
-    if (ca->conf.auth == CLC_CA_AUTH_NEGOTIATE) {
-        if ((ca->conf.keytab && setenv("KRB5_CLIENT_KTNAME", ca->conf.keytab, 1) != 0) ||
-            (ca->conf.ccache && setenv("KRB5CCNAME", ca->conf.ccache, 1) != 0)) {
-            rc = clc_errf(ei, CLC_ERR_NOMEM, "setting the Kerberos environment failed");
-            goto out;
-        }
-    }
+    if (ca->conf.auth == CLC_CA_AUTH_NEGOTIATE && (rc = kerberos_env(&ca->conf, ei)) != CLC_OK)
+        goto out;
     *out = ca;
     ca = NULL;
 out:

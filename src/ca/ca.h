@@ -80,6 +80,12 @@ enum clc_err clc_ca_from_config(const struct clc_config *cfg, const char *name,
                                 const struct clc_clock *clock, const struct clc_http_opts *http,
                                 struct clc_ca **out, struct clc_errinfo *ei);
 void clc_ca_free(struct clc_ca *ca);
+/* Sets the process environment GSS-API reads (KRB5_CLIENT_KTNAME,
+ * KRB5CCNAME) for every Negotiate CA in the configuration; CLC_ERR_CONFIG
+ * when two name different keytabs or caches. Call it before starting
+ * threads: clc_ca_from_config then finds the environment in place instead of
+ * changing it while other threads may read it. */
+enum clc_err clc_ca_kerberos_env(const struct clc_config *cfg, struct clc_errinfo *ei);
 enum clc_ca_type clc_ca_get_type(const struct clc_ca *ca);
 const char *clc_ca_name(const struct clc_ca *ca);
 

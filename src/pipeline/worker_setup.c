@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "ca/ca.h"
 #include "pipeline/worker_int.h"
 
 static enum clc_err make_cred(const struct clc_config *cfg, const struct clc_renew_settings *set,
@@ -55,6 +56,9 @@ enum clc_err clc_worker_from_config(const struct clc_config *cfg, const struct c
     memset(&set, 0, sizeof set);
     if ((rc = clc_renew_settings_from_config(cfg, &set, ei)) != CLC_OK)
         return rc;
+    /* Before the lanes' threads exist: they make their CA clients later. */
+    if ((rc = clc_ca_kerberos_env(cfg, ei)) != CLC_OK)
+        goto out;
     if ((rc = clc_auth_from_config(cfg, http, &auth, ei)) != CLC_OK ||
         (rc = make_cred(cfg, &set, auth, &cred, ei)) != CLC_OK)
         goto out;

@@ -17,6 +17,7 @@
 #include "ca-helpers/ca_test_pki.h"
 #include "ca/ca_int.h"
 #include "core/b64.h"
+#include "core/config.h"
 #include "core/file.h"
 #include "core/log.h"
 
@@ -346,6 +347,48 @@ static void test_auth_wiring(void **state)
     clc_secret_free(pw);
 }
 
+/* The Kerberos environment is set once for the process from every Negotiate
+ * CA; two that disagree are a configuration error naming both. */
+static void test_kerberos_env(void **state)
+{
+    static const struct clc_config_key schema[] = {{"ca.*", CLC_CFG_OBJ, "CAs"}};
+    struct clc_config *cfg = NULL;
+    struct clc_errinfo ei;
+    const char *same = "{\"ca\": {"
+                       "\"a\": {\"type\": \"adcs\", \"url\": \"https://a.example/certsrv\","
+                       " \"auth\": \"negotiate\", \"keytab\": \"/etc/certlc/svc.keytab\"},"
+                       "\"b\": {\"type\": \"adcs\", \"url\": \"https://b.example/certsrv\","
+                       " \"auth\": \"negotiate\", \"keytab\": \"/etc/certlc/svc.keytab\","
+                       " \"ccache\": \"FILE:/run/certlc/krb5cc\"},"
+                       "\"c\": {\"type\": \"est\", \"url\": \"https://c.example/.well-known/est\","
+                       " \"auth\": \"none\"}}}";
+    const char *differ = "{\"ca\": {"
+                         "\"a\": {\"type\": \"adcs\", \"url\": \"https://a.example/certsrv\","
+                         " \"auth\": \"negotiate\", \"keytab\": \"/etc/certlc/one.keytab\"},"
+                         "\"b\": {\"type\": \"adcs\", \"url\": \"https://b.example/certsrv\","
+                         " \"auth\": \"negotiate\", \"keytab\": \"/etc/certlc/two.keytab\"}}}";
+    (void)state;
+    unsetenv("KRB5_CLIENT_KTNAME");
+    unsetenv("KRB5CCNAME");
+    clc_errinfo_clear(&ei);
+    assert_int_equal(clc_config_load_text(same, strlen(same), "t", NULL, schema, 1, &cfg, &ei),
+                     CLC_OK);
+    assert_int_equal(clc_ca_kerberos_env(cfg, &ei), CLC_OK);
+    assert_string_equal(getenv("KRB5_CLIENT_KTNAME"), "/etc/certlc/svc.keytab");
+    assert_string_equal(getenv("KRB5CCNAME"), "FILE:/run/certlc/krb5cc");
+    clc_config_free(cfg);
+    cfg = NULL;
+    unsetenv("KRB5_CLIENT_KTNAME");
+    unsetenv("KRB5CCNAME");
+    assert_int_equal(clc_config_load_text(differ, strlen(differ), "t", NULL, schema, 1, &cfg, &ei),
+                     CLC_OK);
+    assert_int_equal(clc_ca_kerberos_env(cfg, &ei), CLC_ERR_CONFIG);
+    assert_non_null(strstr(ei.msg, "'a' and 'b'"));
+    assert_non_null(strstr(ei.msg, "one per process"));
+    assert_null(getenv("KRB5_CLIENT_KTNAME")); /* nothing half set */
+    clc_config_free(cfg);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -366,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_submit_pages), cmocka_unit_test(test_status_pages),
         cmocka_unit_test(test_p7_encodings), cmocka_unit_test(test_chain_order),
         cmocka_unit_test(test_csr_input),    cmocka_unit_test(test_auth_wiring),
+        cmocka_unit_test(test_kerberos_env),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
