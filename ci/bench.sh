@@ -3,8 +3,10 @@
 #   queue   put+get+delete cycles/s through certlc's queue client against the
 #           emulator (plain-http listener, as Azurite; https shown too) and
 #           against Azurite, sequential and 8 in flight, with CPU per cycle and
-#           the emulator/Azurite ratio (target >= 10, PASS/SHORT). Median of
-#           CERTLC_BENCH_RUNS (3) interleaved runs of CERTLC_BENCH_SECONDS (3).
+#           the emulator/Azurite ratio (target >= 10, PASS/SHORT), after a
+#           warm-up run of each. Median of CERTLC_BENCH_RUNS (3) interleaved
+#           runs of CERTLC_BENCH_SECONDS (3). Beside them, the loopback
+#           ceiling: bare TCP round trips between two processes, no HTTP.
 #   keyvault  renewal cycles/s (create issuer Unknown -> pending CSR -> sign ->
 #           merge -> get) through certlc's Key Vault client against the
 #           in-process emulator, EC P-256 and RSA-2048, beside the crypto alone
@@ -80,29 +82,74 @@ queue_run() { # url threads server_pid [ca]
   echo "$rate $(field_of client_cpu_us_per_cycle <<<"$out") $(((after - before) / (cycles > 0 ? cycles : 1)))"
 }
 
+# Stops a process: SIGTERM, then SIGKILL if it is still there after 5 s
+# (Azurite's SIGTERM handler needs its event loop, which may be busy).
+stop_pid() { # pid
+  [[ -n $1 ]] || return 0
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 50); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# A short run at 8 in flight whose figures are thrown away: JIT, caches and
+# first allocations of a server before it is measured.
+warm_up() { # url server_pid
+  local seconds=2
+  queue_run "$1" 8 "$2" >/dev/null
+}
+
+# One Azurite measurement on a fresh instance, warmed up first; prints what
+# queue_run prints. A fresh instance each time because Azurite's extent GC
+# first runs 60 s after start and deletes extents one by one, re-sorting its
+# index each time: after a few thousand messages it blocks the event loop
+# for minutes (seen with 3.35.0), which would stall or flatter the run.
+azurite_run() { # tmp threads
+  local port res
+  read -r AZ_PID port < <("$root/tests/interop/run-azurite.sh" "$1/azurite.log") || true
+  [[ -n ${port:-} ]] || { cat "$1/azurite.log" >&2; echo "azurite did not start" >&2; return 1; }
+  warm_up "http://127.0.0.1:$port/devstoreaccount1" "$AZ_PID"
+  res=$(queue_run "http://127.0.0.1:$port/devstoreaccount1" "$2" "$AZ_PID")
+  stop_pid "$AZ_PID"
+  AZ_PID=''
+  echo "$res"
+}
+
+# One run of bench_loopback; prints put+get+delete cycles/s that bare TCP
+# round trips between two processes allow (a cycle is three round trips).
+loopback_run() { # threads
+  local out secs=${seconds%.*}
+  [[ $secs =~ ^[0-9]+$ && $secs -ge 1 ]] || secs=1
+  out=$("$build/tests/bench/bench_loopback" --threads "$1" --seconds "$secs") ||
+    { echo "bench_loopback failed ($1 in flight)" >&2; return 1; }
+  awk -v r="$(field_of rate <<<"$out")" 'BEGIN { printf "%.1f", r / 3 }'
+}
+
 # Like with like: Azurite serves plain http only, so the ratio is taken
 # against the emulator's plain-http listener (queue-http); its HTTPS listener
 # (queue) is measured too and shown for information. Rows are interleaved and
 # repeated (median shown) so that other load on the machine hits both sides
 # alike; a missed target is printed as SHORT, not an error.
 bench_queue() {
-  build_targets bench_queue certlc-emulator
+  build_targets bench_queue bench_loopback certlc-emulator
   BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/certlc-bench.XXXXXX")
   EMU_PID='' AZ_PID=''
-  trap 'for p in $EMU_PID $AZ_PID; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$BENCH_TMP"' EXIT
+  trap 'for p in $EMU_PID $AZ_PID; do stop_pid "$p"; done; rm -rf "$BENCH_TMP"' EXIT
   local tmp=$BENCH_TMP runs=${CERTLC_BENCH_RUNS:-3}
   start_emulator "$tmp"
   local emu_http emu_https ca
   emu_http="$(json_field "$ENDPOINTS" 'd.services["queue-http"]')/devstoreaccount1"
   emu_https="$(json_field "$ENDPOINTS" 'd.services.queue')/devstoreaccount1"
   ca=$(json_field "$ENDPOINTS" 'd.ca_bundle')
-  read -r AZ_PID az_port < <("$root/tests/interop/run-azurite.sh" "$tmp/azurite.log")
-  local az_url="http://127.0.0.1:$az_port/devstoreaccount1"
 
   echo "queue benchmark: put+get+delete cycles/s through certlc's queue client (Release build),"
   echo "SharedKey auth, one keep-alive connection per client thread, median of $runs runs of ${seconds} s"
   echo "emulator: certlc-emulator, listener queue-http (plain http/1.1) for the ratio, queue (https) for information"
-  echo "azurite:  $(node -p 'require(process.argv[1]).version' "$root/tests/interop/node_modules/azurite/package.json" 2>/dev/null || echo '?'), queue service, plain http/1.1 (it has no other), in-memory"
+  echo "azurite:  $(node -p 'require(process.argv[1]).version' "$root/tests/interop/node_modules/azurite/package.json" 2>/dev/null || echo '?'), queue service, plain http/1.1 (it has no other), in-memory,"
+  echo "          a fresh instance for each run, warmed up first (see azurite_run)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores (client and servers share them)"
   local load_before
   load_before=$(cut -d' ' -f1 /proc/loadavg)
@@ -110,15 +157,21 @@ bench_queue() {
     echo "WARNING: the machine is busy before the benchmark starts; other work competes for the cores"
     echo "         the benchmark needs, so rates and ratios below are noisy (see the spread)"
   fi
-  declare -A rate cli srv
+  declare -A rate cli srv floor
   local names=(emu-http azurite emu-https)
+  # Warm-up, not counted: the emulator's first allocations (Azurite's own
+  # warm-up is in azurite_run).
+  warm_up "$emu_http" "$EMU_PID"
   for ((i = 0; i < runs; i++)); do
+    for t in 1 8; do
+      floor[$t]+="$(loopback_run "$t") "
+    done
     for t in 1 8; do
       for n in "${names[@]}"; do
         local res
         case $n in
         emu-http) res=$(queue_run "$emu_http" "$t" "$EMU_PID") ;;
-        azurite) res=$(queue_run "$az_url" "$t" "$AZ_PID") ;;
+        azurite) res=$(azurite_run "$tmp" "$t") ;;
         emu-https) res=$(queue_run "$emu_https" "$t" "$EMU_PID" "$ca") ;;
         esac
         read -r a b c <<<"$res"
@@ -137,6 +190,11 @@ bench_queue() {
       printf '%-9s %-11s %-6s %8s %9.0f  %s\n' ${label[$n]} "$t" "${med[$n$t]}" \
         "$(median <<<"${cli[$n$t]}")+$(median <<<"${srv[$n$t]}")"
     done
+  done
+  for t in 1 8; do
+    med[floor$t]=$(median <<<"${floor[$t]}")
+    printf '%-9s %-11s %-6s %8s %9.0f  %s\n' loopback bare-tcp tcp "$t" "${med[floor$t]}" \
+      "(3 round trips of 700 B, no HTTP: the ceiling for any client and server here)"
   done
   echo "all runs, cycles/s: $(for t in 1 8; do for n in "${names[@]}"; do printf '%s/%s=[%s] ' "$n" "$t" "${rate[$n$t]% }"; done; done | sed 's/ $//')"
   # The ratio of each round's neighbouring runs (same moment, same load),
@@ -158,6 +216,14 @@ bench_queue() {
         printf "ratio emulator(queue-http)/azurite, %s in flight: %.1fx (median of %d rounds, %.1f-%.1f), target >= 10x: %s (https listener: %.1fx)\n",
                t, m, n, lo, hi, (m >= 10 ? "PASS" : "SHORT"), med(q, n)
       }'
+    # What bare sockets allow: the loopback ceiling over Azurite's rate. A
+    # ceiling under 10x means no client and server could meet the target on
+    # this machine at this load.
+    awk -v f="${med[floor$t]}" -v a="${med[azurite$t]}" -v e="${med[emu-http$t]}" -v t="$t" 'BEGIN {
+      c = a > 0 ? f / a : 0
+      printf "  loopback ceiling, %s in flight: %.0f cycles/s = %.1fx azurite%s; the emulator reaches %.0f%% of it\n",
+             t, f, c, (c < 10 ? " (under 10x: the target is out of reach on this machine)" : ""), f > 0 ? 100 * e / f : 0
+    }'
   done
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
