@@ -154,7 +154,11 @@ static enum clc_err build_url(const struct clc_storage *s, const struct clc_stor
     if (rc == CLC_OK)
         rc = clc_buf_append_str(url, c->path && *c->path ? c->path : (*s->base_path ? "" : "/"));
     for (size_t i = 0; i < c->nquery && rc == CLC_OK; i++) {
-        rc = clc_buf_appendf(url, "%c%s=", sep, c->query[i].name);
+        rc = clc_buf_append_byte(url, sep);
+        if (rc == CLC_OK)
+            rc = clc_buf_append_str(url, c->query[i].name);
+        if (rc == CLC_OK)
+            rc = clc_buf_append_byte(url, '=');
         if (rc == CLC_OK)
             rc = clc_http_urlencode(url, c->query[i].value);
         sep = '&';
@@ -199,6 +203,13 @@ static void next_request_id(struct clc_storage *s, char out[37])
         out[j++] = hex[b[i] & 0xf];
     }
     out[j] = '\0';
+}
+
+/* "Name: " and a value into an empty buffer. */
+static enum clc_err header_line(struct clc_buf *b, const char *name_colon, const char *value)
+{
+    enum clc_err rc = clc_buf_append_str(b, name_colon);
+    return rc == CLC_OK ? clc_buf_append_str(b, value) : rc;
 }
 
 /* Fills ei from a non-2xx answer; returns the error to report. */
@@ -272,21 +283,23 @@ enum clc_err clc_storage_send(struct clc_storage *s, const struct clc_storage_ca
     rc = build_url(s, c, &url, ei);
     if (rc != CLC_OK)
         goto out;
-    rc = clc_buf_appendf(&path, "%s%s", s->base_path, c->path);
+    rc = clc_buf_append_str(&path, s->base_path);
+    if (rc == CLC_OK)
+        rc = clc_buf_append_str(&path, c->path);
     if (rc == CLC_OK && path.len == 0)
         rc = clc_buf_append_byte(&path, '/');
     if (rc == CLC_OK)
         rc = clc_time_fmt_rfc1123(clc_clock_now(s->has_clock ? &s->clock : NULL), date);
     next_request_id(s, rid);
     if (rc == CLC_OK)
-        rc = clc_buf_appendf(&h_ver, "x-ms-version: %s", s->version);
+        rc = header_line(&h_ver, "x-ms-version: ", s->version);
     if (rc == CLC_OK)
-        rc = clc_buf_appendf(&h_date, "x-ms-date: %s", date);
+        rc = header_line(&h_date, "x-ms-date: ", date);
     /* The HTTP layer sends this header; Shared Key must sign it too. */
     if (rc == CLC_OK)
-        rc = clc_buf_appendf(&h_rid, "x-ms-client-request-id: %s", rid);
+        rc = header_line(&h_rid, "x-ms-client-request-id: ", rid);
     if (rc == CLC_OK && c->body && c->content_type)
-        rc = clc_buf_appendf(&h_ct, "Content-Type: %s", c->content_type);
+        rc = header_line(&h_ct, "Content-Type: ", c->content_type);
     if (rc != CLC_OK)
         goto out;
     send_hdrs[nh++] = h_ver.data;

@@ -269,7 +269,9 @@ static enum clc_err canon_headers(const char *const *headers, struct clc_buf *ou
                 out->len--; /* drop the "\n" of the previous value */
             rc = clc_buf_append_byte(out, ',');
         } else {
-            rc = clc_buf_appendf(out, "%s:", refs[i].name);
+            rc = clc_buf_append_str(out, refs[i].name);
+            if (rc == CLC_OK)
+                rc = clc_buf_append_byte(out, ':');
         }
         if (rc == CLC_OK)
             rc = append_folded(out, refs[i].value);
@@ -305,7 +307,11 @@ static enum clc_err canon_resource(const char *account, const struct clc_storage
         return clc_errf(ei, CLC_ERR_LIMIT, "storage: too many query parameters");
     /* The path is the full URI path: a path-style endpoint (emulators)
      * already carries the account, which therefore appears twice. */
-    rc = clc_buf_appendf(out, "/%s%s", account, in->path);
+    rc = clc_buf_append_byte(out, '/');
+    if (rc == CLC_OK)
+        rc = clc_buf_append_str(out, account);
+    if (rc == CLC_OK)
+        rc = clc_buf_append_str(out, in->path);
     for (size_t i = 0; i < in->nquery && rc == CLC_OK; i++) {
         size_t nl = strlen(in->query[i].name);
         if (nl == 0 || nl >= sizeof refs[i].name || !in->query[i].value)
@@ -316,10 +322,17 @@ static enum clc_err canon_resource(const char *account, const struct clc_storage
     }
     qsort(refs, in->nquery, sizeof refs[0], param_cmp);
     for (size_t i = 0; i < in->nquery && rc == CLC_OK; i++) {
-        if (i > 0 && strcmp(refs[i].name, refs[i - 1].name) == 0)
-            rc = clc_buf_appendf(out, ",%s", refs[i].value);
-        else
-            rc = clc_buf_appendf(out, "\n%s:%s", refs[i].name, refs[i].value);
+        if (i > 0 && strcmp(refs[i].name, refs[i - 1].name) == 0) {
+            rc = clc_buf_append_byte(out, ',');
+        } else {
+            rc = clc_buf_append_byte(out, '\n');
+            if (rc == CLC_OK)
+                rc = clc_buf_append_str(out, refs[i].name);
+            if (rc == CLC_OK)
+                rc = clc_buf_append_byte(out, ':');
+        }
+        if (rc == CLC_OK)
+            rc = clc_buf_append_str(out, refs[i].value);
     }
     return rc;
 }
@@ -345,7 +358,9 @@ enum clc_err clc_storage_string_to_sign(const char *account,
 
     if (!account || !account_ok(account) || !in->method || !*in->method)
         return clc_errf(ei, CLC_ERR_INVALID, "storage: account or method missing");
-    rc = clc_buf_appendf(out, "%s\n", in->method);
+    rc = clc_buf_append_str(out, in->method);
+    if (rc == CLC_OK)
+        rc = clc_buf_append_byte(out, '\n');
     for (size_t i = 0; i < sizeof std / sizeof std[0] && rc == CLC_OK; i++) {
         const char *v = NULL;
         if (!std[i]) {
@@ -402,7 +417,13 @@ enum clc_err clc_storage_shared_key_auth(const struct clc_storage_cred *c,
         goto out;
     rc = hmac_b64(c->key, clc_buf_str(&sts), sts.len, &sig);
     if (rc == CLC_OK)
-        rc = clc_buf_appendf(&val, "SharedKey %s:%s", c->account, sig);
+        rc = clc_buf_append_str(&val, "SharedKey ");
+    if (rc == CLC_OK)
+        rc = clc_buf_append_str(&val, c->account);
+    if (rc == CLC_OK)
+        rc = clc_buf_append_byte(&val, ':');
+    if (rc == CLC_OK)
+        rc = clc_buf_append_str(&val, sig);
     if (rc == CLC_OK)
         rc = clc_secret_new(val.data, val.len, authorization);
 out:

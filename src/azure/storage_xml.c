@@ -493,6 +493,13 @@ static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp)
     return len;
 }
 
+/* A byte that is a whole character, allowed in XML and sent as it is. */
+static int plain_ascii(unsigned char c)
+{
+    return (c >= 0x20 && c < 0x7f && c != '<' && c != '>' && c != '&') || c == '\t' ||
+           c == '\n';
+}
+
 enum clc_err clc_xml_escape(struct clc_buf *b, const char *s, size_t n, struct clc_errinfo *ei)
 {
     enum clc_err rc = CLC_OK;
@@ -500,7 +507,17 @@ enum clc_err clc_xml_escape(struct clc_buf *b, const char *s, size_t n, struct c
 
     for (size_t i = 0; i < n && rc == CLC_OK;) {
         unsigned long cp = 0;
-        size_t k = utf8_seq(u + i, n - i, &cp);
+        size_t run = 0, k = 0;
+
+        /* Plain ASCII that needs no escaping goes out a run at a time. */
+        while (i + run < n && plain_ascii(u[i + run]))
+            run++;
+        if (run > 0) {
+            rc = clc_buf_append(b, s + i, run);
+            i += run;
+            continue;
+        }
+        k = utf8_seq(u + i, n - i, &cp);
         if (k == 0)
             return clc_errf(ei, CLC_ERR_INVALID, "xml: invalid UTF-8 at byte %zu", i);
         if (!char_allowed(cp))

@@ -4,7 +4,6 @@
 #include "core/clock.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -133,27 +132,75 @@ static const char *const wday_long[7] = {"Sunday",   "Monday", "Tuesday", "Wedne
 static const char *const mon_names[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
+/* Writes v as exactly `width` decimal digits (v fits: callers check the
+ * year and the rest are calendar fields); returns the end. */
+static char *put_digits(char *p, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
+static char *put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* Both formats are fixed-width, written field by field: the Date and
+ * x-ms-date headers of every Storage request and reply go through here. */
 enum clc_err clc_time_fmt_rfc1123(int64_t t, char out[CLC_TIME_STR_MAX])
 {
     struct civil c;
+    char *p = out;
+
     out[0] = '\0';
     civil_from_time(t, &c);
     if (c.year < 0 || c.year > 9999)
         return CLC_ERR_INVALID;
-    snprintf(out, CLC_TIME_STR_MAX, "%s, %02d %s %04d %02d:%02d:%02d GMT", wday_names[c.wday],
-             c.day, mon_names[c.mon - 1], (int)c.year, c.hour, c.min, c.sec);
+    p = put_str(p, wday_names[c.wday]);
+    p = put_str(p, ", ");
+    p = put_digits(p, c.day, 2);
+    *p++ = ' ';
+    p = put_str(p, mon_names[c.mon - 1]);
+    *p++ = ' ';
+    p = put_digits(p, (int)c.year, 4);
+    *p++ = ' ';
+    p = put_digits(p, c.hour, 2);
+    *p++ = ':';
+    p = put_digits(p, c.min, 2);
+    *p++ = ':';
+    p = put_digits(p, c.sec, 2);
+    p = put_str(p, " GMT");
+    *p = '\0';
     return CLC_OK;
 }
 
 enum clc_err clc_time_fmt_iso8601(int64_t t, char out[CLC_TIME_STR_MAX])
 {
     struct civil c;
+    char *p = out;
+
     out[0] = '\0';
     civil_from_time(t, &c);
     if (c.year < 0 || c.year > 9999)
         return CLC_ERR_INVALID;
-    snprintf(out, CLC_TIME_STR_MAX, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)c.year, c.mon, c.day,
-             c.hour, c.min, c.sec);
+    p = put_digits(p, (int)c.year, 4);
+    *p++ = '-';
+    p = put_digits(p, c.mon, 2);
+    *p++ = '-';
+    p = put_digits(p, c.day, 2);
+    *p++ = 'T';
+    p = put_digits(p, c.hour, 2);
+    *p++ = ':';
+    p = put_digits(p, c.min, 2);
+    *p++ = ':';
+    p = put_digits(p, c.sec, 2);
+    *p++ = 'Z';
+    *p = '\0';
     return CLC_OK;
 }
 

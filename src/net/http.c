@@ -389,7 +389,9 @@ static enum clc_err build_headers(const struct clc_http_req *req, const char *re
     clc_buf_init(&line, CLC_SECRET_MAX + 64);
     *out = NULL;
     if (request_id[0]) {
-        rc = clc_buf_appendf(&line, "x-ms-client-request-id: %s", request_id);
+        rc = clc_buf_append_str(&line, "x-ms-client-request-id: ");
+        if (rc == CLC_OK)
+            rc = clc_buf_append_str(&line, request_id);
         if (rc == CLC_OK)
             rc = slist_add(&l, clc_buf_str(&line));
     }
@@ -406,7 +408,9 @@ static enum clc_err build_headers(const struct clc_http_req *req, const char *re
             goto out;
         }
         clc_buf_reset(&line);
-        rc = clc_buf_appendf(&line, "Content-Type: %s", req->content_type);
+        rc = clc_buf_append_str(&line, "Content-Type: ");
+        if (rc == CLC_OK)
+            rc = clc_buf_append_str(&line, req->content_type);
         if (rc == CLC_OK)
             rc = slist_add(&l, clc_buf_str(&line));
     }

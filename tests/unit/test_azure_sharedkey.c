@@ -314,6 +314,13 @@ static void xml_escape(void **state)
     assert_int_equal(clc_xml_escape(&b, "\xc3", 1, &ei), CLC_ERR_INVALID);
     assert_int_equal(clc_xml_escape(&b, "\xed\xa0\x80", 3, &ei), CLC_ERR_INVALID); /* surrogate */
     assert_int_equal(clc_xml_escape(&b, "\xc0\xaf", 2, &ei), CLC_ERR_INVALID);     /* overlong */
+    /* Plain text goes out a run at a time: the position of a bad byte after
+     * a run, DEL (allowed, not plain) and the text around it are kept. */
+    assert_int_equal(clc_xml_escape(&b, "abc\x01", 4, &ei), CLC_ERR_INVALID);
+    assert_non_null(strstr(ei.msg, "at byte 3"));
+    clc_buf_reset(&b);
+    assert_int_equal(clc_xml_escape(&b, "xy\x7fz<", 5, NULL), CLC_OK);
+    assert_string_equal(clc_buf_str(&b), "xy\x7fz&lt;");
     clc_buf_cleanup(&b);
 }
 
