@@ -82,6 +82,21 @@ queue_run() { # url threads server_pid [ca]
   echo "$rate $(field_of client_cpu_us_per_cycle <<<"$out") $(((after - before) / (cycles > 0 ? cycles : 1)))"
 }
 
+# What decides the cost of waking a thread on another core, when it is
+# known: in a KVM guest whose cpuidle driver is haltpoll with polling off
+# (guest_halt_poll_ns=0) every idle core halts, and each wake-up across
+# cores is an exit to the hypervisor and an interrupt back; that dominates
+# the sequential figures (see the loopback rows).
+idle_note() {
+  local drv=/sys/devices/system/cpu/cpuidle/current_driver hp=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+  [[ -r $drv ]] || return 0
+  if [[ $(cat "$drv") == haltpoll && -r $hp ]]; then
+    echo "cpuidle: haltpoll, guest_halt_poll_ns=$(cat "$hp")$([[ $(cat "$hp") == 0 ]] && echo ' (no polling: every cross-core wake-up is a VM exit and an IPI)')"
+  else
+    echo "cpuidle: $(cat "$drv")"
+  fi
+}
+
 # Stops a process: SIGTERM, then SIGKILL if it is still there after 5 s
 # (Azurite's SIGTERM handler needs its event loop, which may be busy).
 stop_pid() { # pid
@@ -151,6 +166,7 @@ bench_queue() {
   echo "azurite:  $(node -p 'require(process.argv[1]).version' "$root/tests/interop/node_modules/azurite/package.json" 2>/dev/null || echo '?'), queue service, plain http/1.1 (it has no other), in-memory,"
   echo "          a fresh instance for each run, warmed up first (see azurite_run)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores (client and servers share them)"
+  idle_note
   local load_before
   load_before=$(cut -d' ' -f1 /proc/loadavg)
   if awk -v l="$load_before" -v c="$(nproc)" 'BEGIN { exit !(l > c / 2) }'; then
