@@ -236,9 +236,10 @@ bench_queue() {
     # ceiling under 10x means no client and server could meet the target on
     # this machine at this load.
     awk -v f="${med[floor$t]}" -v a="${med[azurite$t]}" -v e="${med[emu-http$t]}" -v t="$t" 'BEGIN {
-      c = a > 0 ? f / a : 0
-      printf "  loopback ceiling, %s in flight: %.0f cycles/s = %.1fx azurite%s; the emulator reaches %.0f%% of it\n",
-             t, f, c, (c < 10 ? " (under 10x: the target is out of reach on this machine)" : ""), f > 0 ? 100 * e / f : 0
+      c = (a > 0) ? f / a : 0
+      share = (f > 0) ? 100 * e / f : 0
+      why = (c < 10) ? " (under 10x: the target is out of reach on this machine)" : ""
+      printf "  loopback ceiling, %s in flight: %.0f cycles/s = %.1fx azurite%s; the emulator reaches %.0f%% of it\n", t, f, c, why, share
     }'
   done
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
