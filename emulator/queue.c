@@ -17,6 +17,8 @@
 #define XML_MAX ((size_t)16 * 1024 * 1024)
 #define MAX_GET 32
 #define MAX_PATH_SEGS 5
+/* Room for a put's reply, and for each message of a get beside its text. */
+#define PUT_REPLY_SIZE 512
 
 struct queue_svc {
     struct emu *e;
@@ -36,12 +38,13 @@ struct qreq {
     struct emu_storage_query q;
     char version[16];
     const struct emu_storage_account *acct;
-    char *seg[MAX_PATH_SEGS];
+    char *seg[MAX_PATH_SEGS]; /* point into segbuf */
     size_t nseg;
+    char *segbuf;
     int64_t now;
 };
 
-static const char XML_DECL[] = "<?xml version=\"1.0\" encoding=\"utf-8\"?>";
+#define XML_DECL "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
 
 static void internal_error(struct qreq *x, const char *what)
 {
@@ -284,12 +287,17 @@ static void put_message(struct qreq *x, const char *name)
     if (!authorize(x, 'o', "a", "a", name) || !message_text(x, &text, &len))
         return;
     clc_buf_init(&b, XML_MAX);
+    if (clc_buf_reserve(&b, PUT_REPLY_SIZE) != CLC_OK) {
+        free(text);
+        internal_error(x, "out of memory");
+        return;
+    }
     pthread_mutex_lock(&x->s->store->mu);
     q = emu_queue_find(x->s->store, x->acct->name, name);
     if (q != NULL)
-        rc = emu_queue_put(x->s->store, q, text, len, vis, ttl, x->now, &m, &ei);
+        rc = emu_queue_put_owned(x->s->store, q, &text, len, vis, ttl, x->now, &m, &ei);
     if (m != NULL) {
-        rc = clc_buf_appendf(&b, "%s<QueueMessagesList>", XML_DECL);
+        rc = clc_buf_append_str(&b, XML_DECL "<QueueMessagesList>");
         if (rc == CLC_OK)
             rc = emu_queue_msg_xml(&b, m, 1, 0, 0);
         if (rc == CLC_OK)
@@ -315,7 +323,7 @@ static void get_messages(struct qreq *x, const char *name)
     struct emu_qmsg *got[MAX_GET];
     struct clc_buf b;
     enum clc_err rc = CLC_OK;
-    size_t k = 0;
+    size_t k = 0, size = PUT_REPLY_SIZE;
 
     if (peek != NULL && !peekonly && strcasecmp(peek, "false") != 0) {
         emu_storage_bad_query(x->r, x->version, "peekonly", peek, "Expected true or false.");
@@ -338,10 +346,14 @@ static void get_messages(struct qreq *x, const char *name)
     } else if (q != NULL) {
         k = emu_queue_dequeue(x->s->store, q, (size_t)n, vis, x->now, got);
     }
-    if (q != NULL && k == 0)
-        rc = clc_buf_appendf(&b, "%s<QueueMessagesList />", XML_DECL);
-    else if (q != NULL)
-        rc = clc_buf_appendf(&b, "%s<QueueMessagesList>", XML_DECL);
+    for (size_t i = 0; i < k; i++)
+        size += PUT_REPLY_SIZE + got[i]->len;
+    if (clc_buf_reserve(&b, size) != CLC_OK)
+        rc = CLC_ERR_NOMEM;
+    if (q != NULL && k == 0 && rc == CLC_OK)
+        rc = clc_buf_append_str(&b, XML_DECL "<QueueMessagesList />");
+    else if (q != NULL && rc == CLC_OK)
+        rc = clc_buf_append_str(&b, XML_DECL "<QueueMessagesList>");
     for (size_t i = 0; i < k && rc == CLC_OK; i++)
         rc = emu_queue_msg_xml(&b, got[i], !peekonly, 1, 1);
     if (q != NULL && k > 0 && rc == CLC_OK)
@@ -500,23 +512,25 @@ static void update_message(struct qreq *x, const char *name, const char *id)
 
 /* ---- dispatch ---- */
 
+/* Cuts a copy of the path into segments in place. */
 static int split_path(struct qreq *x)
 {
-    const char *p = x->r->path;
+    char *p;
 
+    x->segbuf = strdup(x->r->path);
+    if (x->segbuf == NULL)
+        return 0;
+    p = x->segbuf;
     while (*p == '/')
         p++;
     while (*p != '\0') {
         size_t n = strcspn(p, "/");
         if (x->nseg == MAX_PATH_SEGS)
             return 0;
-        x->seg[x->nseg] = strndup(p, n);
-        if (x->seg[x->nseg] == NULL)
-            return 0;
-        x->nseg++;
+        x->seg[x->nseg++] = p;
         p += n;
         if (*p == '/') {
-            p++;
+            *p++ = '\0';
             /* Only a final "/" may be empty ("/account/"). */
             if (*p == '/')
                 return 0;
@@ -619,8 +633,7 @@ static void h_queue(struct emu_req *r)
     }
     dispatch(&x);
 out:
-    for (size_t i = 0; i < x.nseg; i++)
-        free(x.seg[i]);
+    free(x.segbuf);
     emu_storage_query_cleanup(&x.q);
 }
 

@@ -75,6 +75,11 @@ void emu_queue_purge(struct emu_queue_store *s, struct emu_queue *q, int64_t now
 enum clc_err emu_queue_put(struct emu_queue_store *s, struct emu_queue *q, const char *text,
                            size_t len, int64_t visibility, int64_t ttl, int64_t now,
                            struct emu_qmsg **out, struct clc_errinfo *ei);
+/* The same with the text handed over: *text (malloc'd, len bytes plus a
+ * NUL) becomes the message's and is set to NULL; on failure it stays. */
+enum clc_err emu_queue_put_owned(struct emu_queue_store *s, struct emu_queue *q, char **text,
+                                 size_t len, int64_t visibility, int64_t ttl, int64_t now,
+                                 struct emu_qmsg **out, struct clc_errinfo *ei);
 /* Up to n visible messages, each made invisible for `visibility` seconds
  * with a new pop receipt and one more dequeue; out[] gets them in order. */
 size_t emu_queue_dequeue(struct emu_queue_store *s, struct emu_queue *q, size_t n,

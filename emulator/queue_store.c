@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "core/b64.h"
 #include "core/file.h"
@@ -206,10 +207,10 @@ static void queue_free(struct emu_queue *q)
     free(q);
 }
 
-/* Pop receipts come from a per-thread batch of CSPRNG bytes: one RAND call
- * per 32 receipts instead of one each (every call takes OpenSSL's DRBG lock;
- * with the request ids it was ~8% of a queue request's CPU). Bytes handed
- * out are wiped from the batch. */
+/* Pop receipts and message ids come from a per-thread batch of CSPRNG
+ * bytes: one getrandom per 32 instead of one each (with the request ids it
+ * was ~8% of a queue request's CPU, and a put made the call holding the
+ * store's lock). Bytes handed out are wiped from the batch. */
 #define POP_RAW 16
 #define POP_BATCH 32
 static _Thread_local unsigned char pop_pool[POP_BATCH][POP_RAW];
@@ -231,14 +232,36 @@ static int pop_raw(unsigned char out[POP_RAW])
 static void new_pop(char out[32])
 {
     unsigned char raw[POP_RAW];
-    char *b64 = NULL;
 
-    /* Base64 with "+/=", as Azure's are: clients must URL-encode them. */
-    if (pop_raw(raw) && clc_b64_encode(raw, sizeof raw, &b64, NULL) == CLC_OK && strlen(b64) < 32)
-        snprintf(out, 32, "%s", b64);
+    /* Base64 with "+/=", as Azure's are: clients must URL-encode them.
+     * 16 bytes give 24 characters. */
+    if (pop_raw(raw))
+        EVP_EncodeBlock((unsigned char *)out, raw, sizeof raw);
     else
         clc_rand_hex(out, 15);
-    free(b64);
+    OPENSSL_cleanse(raw, sizeof raw);
+}
+
+/* A random (version 4) UUID, as clc_rand_uuid writes it. */
+static void new_id(char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[POP_RAW];
+    size_t j = 0;
+
+    if (!pop_raw(b)) {
+        clc_rand_uuid(out);
+        return;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    for (size_t i = 0; i < sizeof b; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[j++] = '-';
+        out[j++] = hex[b[i] >> 4];
+        out[j++] = hex[b[i] & 0xf];
+    }
+    out[j] = '\0';
 }
 
 static int queue_cmp(const struct emu_queue *q, const char *account, const char *name)
@@ -368,28 +391,44 @@ enum clc_err emu_queue_put(struct emu_queue_store *s, struct emu_queue *q, const
                            size_t len, int64_t visibility, int64_t ttl, int64_t now,
                            struct emu_qmsg **out, struct clc_errinfo *ei)
 {
+    char *copy = malloc(len + 1);
+    enum clc_err rc;
+
+    *out = NULL;
+    if (copy == NULL)
+        return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    rc = emu_queue_put_owned(s, q, &copy, len, visibility, ttl, now, out, ei);
+    free(copy);
+    return rc;
+}
+
+enum clc_err emu_queue_put_owned(struct emu_queue_store *s, struct emu_queue *q, char **text,
+                                 size_t len, int64_t visibility, int64_t ttl, int64_t now,
+                                 struct emu_qmsg **out, struct clc_errinfo *ei)
+{
     struct emu_qmsg *m = calloc(1, sizeof *m);
     enum clc_err rc;
 
     *out = NULL;
-    if (m == NULL || (m->text = malloc(len + 1)) == NULL) {
-        free(m);
+    if (m == NULL)
         return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
-    }
-    memcpy(m->text, text, len);
-    m->text[len] = '\0';
+    m->text = *text;
     m->len = len;
     m->seq = ++s->next_seq;
-    clc_rand_uuid(m->id);
+    new_id(m->id);
     new_pop(m->pop);
     m->inserted = now;
     m->expires = ttl < 0 ? EMU_STORAGE_NEVER : now + ttl;
     m->visible_at = now + visibility;
     rc = save_msg(q, m, ei);
     if (rc != CLC_OK) {
+        m->text = NULL; /* still the caller's */
         msg_free(m);
         return rc;
     }
+    *text = NULL;
     insert_sorted(q, m);
     *out = m;
     return CLC_OK;

@@ -197,6 +197,17 @@ static enum clc_err text_content(struct px *x, struct clc_buf *b)
             x->p = e + 3;
             continue;
         }
+        /* Plain ASCII goes over in runs: most messages are base64 or JSON. */
+        const char *run = x->p;
+        while (run < x->end && (unsigned char)*run < 0x80 &&
+               ((unsigned char)*run >= 0x20 || *run == '\t' || *run == '\n' || *run == '\r') &&
+               *run != '<' && *run != '&')
+            run++;
+        if (run > x->p) {
+            rc = clc_buf_append(b, x->p, (size_t)(run - x->p));
+            x->p = run;
+            continue;
+        }
         if (*x->p == '<')
             return fail(x, "unexpected element inside MessageText");
         if (*x->p == '&') {
@@ -225,6 +236,9 @@ enum clc_err emu_queue_parse_message(const char *body, size_t len, char **text, 
     /* The text may be 64 KiB; escaping can make the document bigger, and
      * the caller compares the unescaped size with the limit itself. */
     clc_buf_init(&b, len + 1);
+    /* The text is never longer than the document it came in. */
+    if (clc_buf_reserve(&b, len) != CLC_OK)
+        return clc_errf(ei, CLC_ERR_NOMEM, "out of memory");
     if (at(&x, "\xEF\xBB\xBF"))
         x.p += 3;
     if (at(&x, "<?xml")) {
@@ -277,24 +291,55 @@ out:
 
 /* ---- documents the queue writes ---- */
 
+/* v in decimal. */
+static void decimal(int64_t v, char out[24])
+{
+    char tmp[24];
+    size_t n = 0, k = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        out[k++] = '-';
+    while (n > 0)
+        out[k++] = tmp[--n];
+    out[k] = '\0';
+}
+
+/* Appends each string of a NULL-terminated list. */
+static enum clc_err cat(struct clc_buf *b, const char *const *parts)
+{
+    enum clc_err rc = CLC_OK;
+
+    for (; *parts != NULL && rc == CLC_OK; parts++)
+        rc = clc_buf_append_str(b, *parts);
+    return rc;
+}
+
 enum clc_err emu_queue_msg_xml(struct clc_buf *b, const struct emu_qmsg *m, int with_receipt,
                                int with_count, int with_text)
 {
-    char ins[40], exp[40], vis[40];
+    char ins[40], exp[40], vis[40], count[24];
     enum clc_err rc;
 
+    /* Plain copies, no printf: this runs for every message put and got. */
     emu_storage_time(m->inserted, ins);
     emu_storage_time(m->expires, exp);
-    emu_storage_time(m->visible_at, vis);
-    rc = clc_buf_appendf(b,
-                         "<QueueMessage><MessageId>%s</MessageId><InsertionTime>%s</InsertionTime>"
-                         "<ExpirationTime>%s</ExpirationTime>",
-                         m->id, ins, exp);
-    if (rc == CLC_OK && with_receipt)
-        rc = clc_buf_appendf(b, "<PopReceipt>%s</PopReceipt><TimeNextVisible>%s</TimeNextVisible>",
-                             m->pop, vis);
-    if (rc == CLC_OK && with_count)
-        rc = clc_buf_appendf(b, "<DequeueCount>%lld</DequeueCount>", (long long)m->dequeue_count);
+    rc = cat(b, (const char *const[]){
+                    "<QueueMessage><MessageId>", m->id, "</MessageId><InsertionTime>", ins,
+                    "</InsertionTime><ExpirationTime>", exp, "</ExpirationTime>", NULL});
+    if (rc == CLC_OK && with_receipt) {
+        emu_storage_time(m->visible_at, vis);
+        rc = cat(b, (const char *const[]){"<PopReceipt>", m->pop, "</PopReceipt><TimeNextVisible>",
+                                          vis, "</TimeNextVisible>", NULL});
+    }
+    if (rc == CLC_OK && with_count) {
+        decimal(m->dequeue_count, count);
+        rc = cat(b, (const char *const[]){"<DequeueCount>", count, "</DequeueCount>", NULL});
+    }
     if (rc == CLC_OK && with_text) {
         rc = clc_buf_append_str(b, "<MessageText>");
         if (rc == CLC_OK)

@@ -4,6 +4,7 @@
 #include <civetweb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "emulator/request.h"
 
@@ -187,9 +188,17 @@ int emu_route_find(struct emu_req *r, const struct emu_route *routes, size_t n,
 
 /* ---- request accessors ---- */
 
+/* As mg_get_header (the first header of that name, case-insensitively),
+ * with libc's comparison: civetweb's goes a character at a time through
+ * tolower, and a Storage request looks up half a dozen headers. */
 const char *emu_req_header(const struct emu_req *r, const char *name)
 {
-    return mg_get_header(emu_cpriv(r)->conn, name);
+    const struct mg_request_info *ri = emu_cpriv(r)->ri;
+
+    for (int i = 0; i < ri->num_headers; i++)
+        if (ri->http_headers[i].name != NULL && strcasecmp(ri->http_headers[i].name, name) == 0)
+            return ri->http_headers[i].value;
+    return NULL;
 }
 
 const char *emu_req_param(const struct emu_req *r, const char *name)

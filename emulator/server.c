@@ -1,12 +1,12 @@
-/* The emulator's HTTP layer over civetweb: one listener per service, request
- * dispatch (decoded path, bounded body, fault injection, routing), reply
- * helpers with Azure's common headers, and the access log. */
+/* The emulator's HTTP layer over civetweb: one listener per service and
+ * request dispatch (decoded path, bounded body, fault injection, routing).
+ * Replies and the access log are in reply.c. */
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <dirent.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,18 +16,12 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
-#include "core/json.h"
 #include "core/log.h"
 #include "core/rand.h"
 #include "emulator/emu_internal.h"
 #include "emulator/request.h"
 #include "emulator/state.h"
 
-#define HEAD_MAX 16384
-/* Bodies up to this size go out in the same write as the head: one send
- * (one TCP segment, one wake-up of the client) instead of two. */
-#define INLINE_BODY_MAX ((size_t)64 * 1024)
-#define CLIENT_REQ_ID_MAX 256
 #define READ_CHUNK 16384
 /* Body bytes over the limit read and dropped to answer 413 cleanly. */
 #define DRAIN_MAX ((size_t)4 * 1024 * 1024)
@@ -87,198 +81,6 @@ uint64_t emu_req_conn_id(const struct emu_req *r)
     return (uint64_t)(uintptr_t)mg_get_user_connection_data(emu_cpriv(r)->conn);
 }
 
-/* ---- replies ---- */
-
-static int header_line_ok(const char *h)
-{
-    const char *colon = strchr(h, ':');
-
-    if (colon == NULL || colon == h || strlen(h) > 8192)
-        return 0;
-    for (const char *p = h; *p; p++)
-        if (*p == '\r' || *p == '\n')
-            return 0;
-    return 1;
-}
-
-/* Written before the reply's first byte, so that a client that has its
- * answer can rely on the line being there. */
-static void access_log(const struct emu_req_priv *pr, int status)
-{
-    const struct emu_req *r = &pr->pub;
-
-    if (pr->l->emu->quiet)
-        return;
-    clc_log(CLC_LOG_INFO, "emu.access", CLC_LS("service", pr->l->key),
-            CLC_LS("request_id", r->request_id), CLC_LS("method", r->method),
-            CLC_LS("path", pr->raw_path ? pr->raw_path : "-"), CLC_LI("status", status),
-            CLC_LI("duration_ms", clc_mono_ms() - pr->t0));
-}
-
-void emu_req_add_reply_header(struct emu_req *r, const char *line)
-{
-    struct emu_req_priv *pr = emu_priv(r);
-
-    if (pr->ncore_headers < EMU_MAX_CORE_HEADERS && header_line_ok(line))
-        snprintf(pr->core_headers[pr->ncore_headers++], EMU_CORE_HEADER_MAX, "%s", line);
-}
-
-void emu_req_drop(struct emu_req *r)
-{
-    struct emu_req_priv *pr = emu_priv(r);
-
-    /* Nothing is written; civetweb closes the connection when the handler
-     * returns instead of waiting for another request on it. */
-    if (pr->dropped || r->status != 0)
-        return;
-    mg_disable_keep_alive(pr->conn);
-    pr->dropped = 1;
-    access_log(pr, 0);
-}
-
-/* Appends a, b and CRLF (plain copies: a printf per header line showed in
- * the profile). */
-static enum clc_err head_line(struct clc_buf *head, const char *a, const char *b)
-{
-    enum clc_err rc = clc_buf_append_str(head, a);
-
-    if (rc == CLC_OK)
-        rc = clc_buf_append_str(head, b);
-    if (rc == CLC_OK)
-        rc = clc_buf_append(head, "\r\n", 2);
-    return rc;
-}
-
-static int client_req_id_ok(const char *v)
-{
-    size_t n = strlen(v);
-
-    if (n == 0 || n > CLIENT_REQ_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
-            return 0;
-    return 1;
-}
-
-void emu_reply(struct emu_req *r, int status, const char *content_type, const void *body,
-               size_t len, const char *const *extra_headers)
-{
-    struct emu_req_priv *pr = emu_priv(r);
-    struct clc_buf head;
-    char date[CLC_TIME_STR_MAX];
-    const char *crid;
-    enum clc_err rc;
-    size_t inline_len;
-
-    if (r->status != 0 || pr->dropped) {
-        clc_log(CLC_LOG_ERROR, "emu.reply.twice", CLC_LS("service", pr->l->key),
-                CLC_LS("request_id", r->request_id), CLC_LI("status", status));
-        return;
-    }
-    if (status < 100 || status > 599)
-        status = 500;
-    r->status = status;
-    if (clc_time_fmt_rfc1123(emu_now(r->emu), date) != CLC_OK)
-        snprintf(date, sizeof date, "Thu, 01 Jan 1970 00:00:00 GMT");
-    inline_len = strcmp(r->method, "HEAD") != 0 && len <= INLINE_BODY_MAX ? len : 0;
-    clc_buf_init(&head, HEAD_MAX + inline_len);
-    rc = clc_buf_appendf(&head, "HTTP/1.1 %d %s\r\nDate: %s\r\nx-ms-request-id: %s\r\n", status,
-                         mg_get_response_code_text(pr->conn, status), date, r->request_id);
-    crid = emu_req_header(r, "x-ms-client-request-id");
-    if (rc == CLC_OK && crid != NULL && client_req_id_ok(crid))
-        rc = head_line(&head, "x-ms-client-request-id: ", crid);
-    if (rc == CLC_OK && content_type != NULL)
-        rc = head_line(&head, "Content-Type: ", content_type);
-    if (rc == CLC_OK)
-        rc = clc_buf_appendf(&head, "Content-Length: %zu\r\n", len);
-    if (rc == CLC_OK && pr->close_after)
-        rc = clc_buf_append_str(&head, "Connection: close\r\n");
-    for (size_t i = 0; rc == CLC_OK && i < pr->ncore_headers; i++)
-        rc = head_line(&head, pr->core_headers[i], "");
-    for (size_t i = 0; rc == CLC_OK && extra_headers != NULL && extra_headers[i] != NULL; i++) {
-        if (!header_line_ok(extra_headers[i])) {
-            clc_log(CLC_LOG_ERROR, "emu.reply.bad_header", CLC_LS("service", pr->l->key),
-                    CLC_LS("request_id", r->request_id));
-            continue;
-        }
-        rc = head_line(&head, extra_headers[i], "");
-    }
-    if (rc == CLC_OK)
-        rc = clc_buf_append_str(&head, "\r\n");
-    if (rc == CLC_OK && head.len > HEAD_MAX)
-        rc = CLC_ERR_LIMIT;
-    access_log(pr, rc == CLC_OK ? status : 500);
-    if (rc != CLC_OK) {
-        /* Only an oversized header set gets here: a bug in a service. */
-        clc_log(CLC_LOG_ERROR, "emu.reply.head_too_large", CLC_LS("service", pr->l->key),
-                CLC_LS("request_id", r->request_id));
-        clc_buf_cleanup(&head);
-        mg_disable_keep_alive(pr->conn);
-        pr->dropped = 1;
-        r->status = 500;
-        return;
-    }
-    if (inline_len > 0 && clc_buf_append(&head, body, inline_len) != CLC_OK)
-        inline_len = 0; /* out of memory: the body follows in a second write */
-    mg_write(pr->conn, head.data, head.len);
-    if (inline_len == 0 && len > 0 && strcmp(r->method, "HEAD") != 0)
-        mg_write(pr->conn, body, len);
-    clc_buf_cleanup(&head);
-}
-
-void emu_reply_json(struct emu_req *r, int status, const cJSON *body,
-                    const char *const *extra_headers)
-{
-    char *text;
-
-    if (body == NULL) {
-        emu_reply(r, status, NULL, "", 0, extra_headers);
-        return;
-    }
-    text = clc_json_print(body);
-    if (text == NULL) {
-        emu_reply(r, 500, "text/plain", "out of memory\n", 14, NULL);
-        return;
-    }
-    emu_reply(r, status, "application/json; charset=utf-8", text, strlen(text), extra_headers);
-    free(text);
-}
-
-static void azure_error(struct emu_req *r, int status, const char *code, const char *message)
-{
-    cJSON *doc = cJSON_CreateObject();
-    cJSON *err = doc ? cJSON_AddObjectToObject(doc, "error") : NULL;
-
-    if (err == NULL || clc_json_add_str(err, "code", code) != CLC_OK ||
-        clc_json_add_str(err, "message", message) != CLC_OK) {
-        cJSON_Delete(doc);
-        emu_reply(r, 500, "text/plain", "out of memory\n", 14, NULL);
-        return;
-    }
-    emu_reply_json(r, status, doc, NULL);
-    cJSON_Delete(doc);
-}
-
-void emu_reply_azure_error(struct emu_req *r, int status, const char *code, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    azure_error(r, status, code, msg);
-}
-
-void emu_reply_error(struct emu_req *r, int status, const char *code, const char *message)
-{
-    if (r->svc != NULL && r->svc->error != NULL)
-        r->svc->error(r, status, code, message);
-    else
-        azure_error(r, status, code, message);
-}
-
 /* ---- dispatch ---- */
 
 /* Reads and drops up to limit more body bytes; 1 when the body ended. */
@@ -304,8 +106,8 @@ static int discard_body(struct emu_req_priv *pr, size_t limit)
  * at all, and the connection closes after the reply. */
 static int read_body(struct emu_req_priv *pr, size_t max)
 {
-    const char *te = mg_get_header(pr->conn, "Transfer-Encoding");
-    const char *expect = mg_get_header(pr->conn, "Expect");
+    const char *te = emu_req_header(&pr->pub, "Transfer-Encoding");
+    const char *expect = emu_req_header(&pr->pub, "Expect");
     int waits = expect != NULL && strcasecmp(expect, "100-continue") == 0;
     long long cl = pr->ri->content_length;
     char chunk[READ_CHUNK];
@@ -422,8 +224,8 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     struct emu_req_priv pr;
     int status;
 
-    memset(&pr, 0, sizeof pr);
-    pr.t0 = clc_mono_ms();
+    memset(&pr, 0, offsetof(struct emu_req_priv, core_headers));
+    pr.t0 = l->emu->quiet ? 0 : clc_mono_ms(); /* for the access log alone */
     pr.l = l;
     pr.conn = conn;
     pr.ri = mg_get_request_info(conn);

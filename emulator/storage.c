@@ -40,8 +40,66 @@ static int account_name_ok(const char *s)
     return 1;
 }
 
-static enum clc_err set_key(struct emu_storage_account *a, int slot, const char *b64,
-                            struct clc_errinfo *ei)
+#define HMAC_BLOCK 64
+
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256; /* lives as long as the process */
+
+static void sha256_fetch(void)
+{
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* SHA-256 with one HMAC key pad absorbed; NULL on failure. */
+static EVP_MD_CTX *padded(const unsigned char k0[HMAC_BLOCK], unsigned char x)
+{
+    unsigned char pad[HMAC_BLOCK];
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok;
+
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] = (unsigned char)(k0[i] ^ x);
+    ok = c != NULL && EVP_DigestInit_ex(c, sha256, NULL) && EVP_DigestUpdate(c, pad, sizeof pad);
+    OPENSSL_cleanse(pad, sizeof pad);
+    if (!ok) {
+        EVP_MD_CTX_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Keying an HMAC hashes both padded keys: done once per key here rather
+ * than for every signature. Both NULL on failure. */
+static void key_hmac(struct emu_storage_account *a, int slot)
+{
+    unsigned char k0[HMAC_BLOCK];
+    unsigned int len = 0;
+
+    EVP_MD_CTX_free(a->inner[slot]);
+    EVP_MD_CTX_free(a->outer[slot]);
+    a->inner[slot] = a->outer[slot] = NULL;
+    pthread_once(&sha256_once, sha256_fetch);
+    if (sha256 == NULL)
+        return;
+    memset(k0, 0, sizeof k0);
+    /* A key longer than the block is replaced by its digest. */
+    if (a->keylen[slot] <= sizeof k0)
+        memcpy(k0, a->key[slot], a->keylen[slot]);
+    if (a->keylen[slot] <= sizeof k0 ||
+        EVP_Digest(a->key[slot], a->keylen[slot], k0, &len, sha256, NULL)) {
+        a->inner[slot] = padded(k0, 0x36);
+        a->outer[slot] = padded(k0, 0x5c);
+    }
+    OPENSSL_cleanse(k0, sizeof k0);
+    if (a->inner[slot] == NULL || a->outer[slot] == NULL) {
+        EVP_MD_CTX_free(a->inner[slot]);
+        EVP_MD_CTX_free(a->outer[slot]);
+        a->inner[slot] = a->outer[slot] = NULL;
+    }
+}
+
+enum clc_err emu_storage_account_set_key(struct emu_storage_account *a, int slot, const char *b64,
+                                         struct clc_errinfo *ei)
 {
     unsigned char *raw = NULL;
     size_t n = 0;
@@ -56,6 +114,7 @@ static enum clc_err set_key(struct emu_storage_account *a, int slot, const char 
     }
     memcpy(a->key[slot], raw, n);
     a->keylen[slot] = n;
+    key_hmac(a, slot);
     if (slot + 1 > a->nkeys)
         a->nkeys = slot + 1;
 out:
@@ -77,7 +136,7 @@ enum clc_err emu_storage_accounts_load(const struct emu *e, struct emu_storage_a
     if (st == NULL) {
         snprintf(out->a[0].name, sizeof out->a[0].name, "%s", EMU_STORAGE_DEV_ACCOUNT);
         out->n = 1;
-        return set_key(&out->a[0], 0, EMU_STORAGE_DEV_KEY, ei);
+        return emu_storage_account_set_key(&out->a[0], 0, EMU_STORAGE_DEV_KEY, ei);
     }
     if (!cJSON_IsObject(st))
         return clc_errf(ei, CLC_ERR_CONFIG, "'storage' must be an object");
@@ -118,9 +177,9 @@ enum clc_err emu_storage_accounts_load(const struct emu *e, struct emu_storage_a
         if (emu_storage_account_find(out, name) != NULL)
             return clc_errf(ei, CLC_ERR_CONFIG, "storage account '%s' is listed twice", name);
         snprintf(a->name, sizeof a->name, "%s", name);
-        rc = set_key(a, 0, key, ei);
+        rc = emu_storage_account_set_key(a, 0, key, ei);
         if (rc == CLC_OK && key2 != NULL)
-            rc = set_key(a, 1, key2, ei);
+            rc = emu_storage_account_set_key(a, 1, key2, ei);
         if (rc != CLC_OK)
             return rc;
         out->n++;
@@ -139,6 +198,12 @@ const struct emu_storage_account *emu_storage_account_find(const struct emu_stor
 
 void emu_storage_accounts_cleanup(struct emu_storage_accounts *a)
 {
+    /* Every slot: a load that failed half-way may have keyed one past n. */
+    for (size_t i = 0; i < EMU_STORAGE_MAX_ACCOUNTS; i++)
+        for (int k = 0; k < 2; k++) {
+            EVP_MD_CTX_free(a->a[i].inner[k]);
+            EVP_MD_CTX_free(a->a[i].outer[k]);
+        }
     OPENSSL_cleanse(a, sizeof *a);
 }
 
@@ -155,40 +220,41 @@ static int hexval(char c)
     return -1;
 }
 
-/* Percent-decodes s[0..n); NULL on a broken escape or an encoded NUL. */
-static char *pct_decode(const char *s, size_t n)
+/* Percent-decodes s[0..n) to out (room for n + 1 bytes); the end of the
+ * decoded string, or NULL on a broken escape or an encoded NUL. */
+static char *pct_decode(const char *s, size_t n, char *out)
 {
-    char *out = malloc(n + 1);
-    size_t o = 0;
-
-    if (out == NULL)
-        return NULL;
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '%') {
-            out[o++] = s[i];
+            *out++ = s[i];
             continue;
         }
         int a = i + 1 < n ? hexval(s[i + 1]) : -1;
         int b = i + 2 < n ? hexval(s[i + 2]) : -1;
-        if (a < 0 || b < 0 || (a == 0 && b == 0)) {
-            free(out);
+        if (a < 0 || b < 0 || (a == 0 && b == 0))
             return NULL;
-        }
-        out[o++] = (char)(a * 16 + b);
+        *out++ = (char)(a * 16 + b);
         i += 2;
     }
-    out[o] = '\0';
+    *out = '\0';
     return out;
 }
 
 enum clc_err emu_storage_query_parse(const char *raw, struct emu_storage_query *q)
 {
     const char *p = raw, *end;
+    char *o;
 
     memset(q, 0, sizeof *q);
     if (raw == NULL)
         return CLC_OK;
     end = raw + strlen(raw);
+    /* One block for every name and value: decoding never grows a string,
+     * and each parameter adds at most two terminators. */
+    q->mem = malloc((size_t)(end - raw) + 2 * EMU_STORAGE_MAX_QUERY + 1);
+    if (q->mem == NULL)
+        return CLC_ERR_PARSE;
+    o = q->mem;
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *pe = amp ? amp : end;
@@ -203,13 +269,17 @@ enum clc_err emu_storage_query_parse(const char *raw, struct emu_storage_query *
             emu_storage_query_cleanup(q);
             return CLC_ERR_LIMIT;
         }
-        q->name[q->n] = pct_decode(p, (size_t)(ne - p));
-        q->value[q->n] = eq ? pct_decode(eq + 1, (size_t)(pe - eq - 1)) : strdup("");
-        if (q->name[q->n] == NULL || q->value[q->n] == NULL) {
-            q->n++;
+        q->name[q->n] = o;
+        o = pct_decode(p, (size_t)(ne - p), o);
+        if (o != NULL) {
+            q->value[q->n] = ++o;
+            o = eq ? pct_decode(eq + 1, (size_t)(pe - eq - 1), o) : memset(o, 0, 1);
+        }
+        if (o == NULL) {
             emu_storage_query_cleanup(q);
             return CLC_ERR_PARSE;
         }
+        o++;
         q->n++;
         p = pe + 1;
     }
@@ -218,10 +288,7 @@ enum clc_err emu_storage_query_parse(const char *raw, struct emu_storage_query *
 
 void emu_storage_query_cleanup(struct emu_storage_query *q)
 {
-    for (size_t i = 0; i < q->n; i++) {
-        free(q->name[i]);
-        free(q->value[i]);
-    }
+    free(q->mem);
     memset(q, 0, sizeof *q);
 }
 
@@ -362,8 +429,10 @@ void emu_storage_strv_free(char **v)
 
 static int version_ok(const char *v)
 {
+    size_t n = v != NULL ? strnlen(v, 16) : 0;
+
     /* YYYY-MM-DD, optionally with a suffix such as "-preview". */
-    if (v == NULL || strlen(v) < 10 || strlen(v) > 15)
+    if (n < 10 || n > 15)
         return 0;
     for (int i = 0; i < 10; i++) {
         if (i == 4 || i == 7) {
@@ -382,14 +451,12 @@ void emu_storage_version(const struct emu_req *r, const struct emu_storage_query
     const char *h = emu_req_header(r, "x-ms-version");
     const char *sv = q ? emu_storage_query_get(q, "sv") : NULL;
 
-    *bad = 0;
-    if (h != NULL && version_ok(h)) {
-        snprintf(out, 16, "%s", h);
-        return;
-    }
-    if (h != NULL)
-        *bad = 1;
-    snprintf(out, 16, "%s", sv != NULL && version_ok(sv) ? sv : EMU_STORAGE_DEFAULT_VERSION);
+    const char *v;
+
+    *bad = h != NULL && !version_ok(h);
+    v = h != NULL && !*bad ? h : sv != NULL && version_ok(sv) ? sv : EMU_STORAGE_DEFAULT_VERSION;
+    /* Every choice is at most 15 characters (version_ok). */
+    memcpy(out, v, strlen(v) + 1);
 }
 
 void emu_storage_time(int64_t t, char out[40])
@@ -400,35 +467,19 @@ void emu_storage_time(int64_t t, char out[40])
 
 enum clc_err emu_storage_xml_escape(struct clc_buf *b, const char *s, size_t n)
 {
+    /* A table lookup per byte: every message text of a get goes through. */
+    static const char *const rep[256] = {
+        ['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;", ['\''] = "&apos;"};
     size_t start = 0;
     enum clc_err rc = CLC_OK;
 
     for (size_t i = 0; i < n && rc == CLC_OK; i++) {
-        const char *rep = NULL;
-        switch (s[i]) {
-        case '&':
-            rep = "&amp;";
-            break;
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '"':
-            rep = "&quot;";
-            break;
-        case '\'':
-            rep = "&apos;";
-            break;
-        default:
-            break;
-        }
-        if (rep == NULL)
+        const char *r = rep[(unsigned char)s[i]];
+        if (r == NULL)
             continue;
         rc = clc_buf_append(b, s + start, i - start);
         if (rc == CLC_OK)
-            rc = clc_buf_append_str(b, rep);
+            rc = clc_buf_append_str(b, r);
         start = i + 1;
     }
     if (rc == CLC_OK)
@@ -439,11 +490,14 @@ enum clc_err emu_storage_xml_escape(struct clc_buf *b, const char *s, size_t n)
 void emu_storage_reply(struct emu_req *r, const char *version, int status, const char *body,
                        size_t len, const char *const *headers)
 {
+    static const char prefix[] = "x-ms-version: ";
     const char *h[24];
     char vline[48];
-    size_t k = 0;
+    size_t k = 0, vlen = strnlen(version, sizeof vline - sizeof prefix);
 
-    snprintf(vline, sizeof vline, "x-ms-version: %s", version);
+    memcpy(vline, prefix, sizeof prefix - 1);
+    memcpy(vline + sizeof prefix - 1, version, vlen);
+    vline[sizeof prefix - 1 + vlen] = '\0';
     h[k++] = vline;
     for (size_t i = 0; headers != NULL && headers[i] != NULL && k < 23; i++)
         h[k++] = headers[i];
@@ -559,15 +613,38 @@ int emu_storage_name_ok(const char *s)
 int emu_storage_hmac_b64(const unsigned char *key, size_t keylen, const char *text, char out[64])
 {
     unsigned char mac[CLC_HMAC_SHA256_LEN];
-    char *b64 = NULL;
-    int ok;
 
     if (clc_hmac_sha256(key, keylen, text, strlen(text), mac) != CLC_OK)
         return 0;
-    ok = clc_b64_encode(mac, sizeof mac, &b64, NULL) == CLC_OK && strlen(b64) < 64;
+    /* 32 bytes give 44 characters with padding, as clc_b64_encode writes. */
+    EVP_EncodeBlock((unsigned char *)out, mac, sizeof mac);
+    OPENSSL_cleanse(mac, sizeof mac);
+    return 1;
+}
+
+int emu_storage_account_mac_b64(const struct emu_storage_account *a, int k, const char *text,
+                                size_t len, char out[64])
+{
+    unsigned char inner[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0, m = 0;
+    EVP_MD_CTX *c;
+    int ok;
+
+    if (k < 0 || k >= a->nkeys)
+        return 0;
+    if (a->inner[k] == NULL)
+        return emu_storage_hmac_b64(a->key[k], a->keylen[k], text, out);
+    /* H((K0 ^ opad) || H((K0 ^ ipad) || text)) from the absorbed pads. */
+    c = EVP_MD_CTX_new();
+    ok = c != NULL && EVP_MD_CTX_copy_ex(c, a->inner[k]) && EVP_DigestUpdate(c, text, len) &&
+         EVP_DigestFinal_ex(c, inner, &n) && n == CLC_HMAC_SHA256_LEN &&
+         EVP_MD_CTX_copy_ex(c, a->outer[k]) && EVP_DigestUpdate(c, inner, n) &&
+         EVP_DigestFinal_ex(c, mac, &m) && m == CLC_HMAC_SHA256_LEN;
+    EVP_MD_CTX_free(c);
     if (ok)
-        snprintf(out, 64, "%s", b64);
-    free(b64);
+        EVP_EncodeBlock((unsigned char *)out, mac, (int)m);
+    OPENSSL_cleanse(inner, sizeof inner);
+    OPENSSL_cleanse(mac, sizeof mac);
     return ok;
 }
 

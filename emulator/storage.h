@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <openssl/types.h>
 #include "core/buf.h"
 #include "core/err.h"
 #include "emulator/server.h"
@@ -34,6 +35,11 @@ struct emu_storage_account {
     unsigned char key[2][EMU_STORAGE_KEY_MAX];
     size_t keylen[2];
     int nkeys; /* key1, and key2 when configured */
+    /* HMAC-SHA256 of each key: SHA-256 with the inner and the outer key
+     * pad absorbed, made once (NULL when that failed: the signature is
+     * then computed from key[] directly). Only ever copied, so threads
+     * share them. */
+    EVP_MD_CTX *inner[2], *outer[2];
 };
 
 struct emu_storage_accounts {
@@ -47,7 +53,11 @@ enum clc_err emu_storage_accounts_load(const struct emu *e, struct emu_storage_a
                                        struct clc_errinfo *ei);
 const struct emu_storage_account *emu_storage_account_find(const struct emu_storage_accounts *a,
                                                            const char *name);
-/* Wipes the keys. */
+/* Sets key slot (0 or 1) from base64 of 1..EMU_STORAGE_KEY_MAX bytes and
+ * keys its HMAC; CLC_ERR_CONFIG on bad input. */
+enum clc_err emu_storage_account_set_key(struct emu_storage_account *a, int slot, const char *b64,
+                                         struct clc_errinfo *ei);
+/* Frees the keyed digests and wipes the keys. */
 void emu_storage_accounts_cleanup(struct emu_storage_accounts *a);
 
 /* ---- request view ---- */
@@ -56,8 +66,9 @@ void emu_storage_accounts_cleanup(struct emu_storage_accounts *a);
  * as the SDKs' signing code sees it). */
 struct emu_storage_query {
     size_t n;
-    char *name[EMU_STORAGE_MAX_QUERY];
+    char *name[EMU_STORAGE_MAX_QUERY]; /* both point into mem */
     char *value[EMU_STORAGE_MAX_QUERY];
+    char *mem;
 };
 
 /* CLC_ERR_PARSE on a broken escape, CLC_ERR_LIMIT over the parameter cap. */
@@ -160,5 +171,8 @@ char *emu_storage_sharedkey_string(const struct emu_req *r, const char *account,
 
 /* Shared-key signatures: base64(HMAC-SHA256(key, text)), written to out. */
 int emu_storage_hmac_b64(const unsigned char *key, size_t keylen, const char *text, char out[64]);
+/* The same with the account's key k (0 or 1), text[0..len). */
+int emu_storage_account_mac_b64(const struct emu_storage_account *a, int k, const char *text,
+                                size_t len, char out[64]);
 
 #endif

@@ -73,6 +73,29 @@ static enum clc_err reserve(struct clc_buf *b, size_t extra)
     return CLC_OK;
 }
 
+enum clc_err clc_buf_reserve(struct clc_buf *b, size_t n)
+{
+    size_t room = b->max >= b->len ? b->max - b->len : 0;
+    size_t need = 0;
+    char *p = NULL;
+
+    if (n > room)
+        n = room;
+    if (n >= SIZE_MAX - b->len) /* only an unbounded buffer: left to grow as it goes */
+        return CLC_OK;
+    need = b->len + n + 1;
+    if (need <= b->cap)
+        return CLC_OK;
+    p = realloc(b->data, need);
+    if (p == NULL)
+        return CLC_ERR_NOMEM;
+    if (b->data == NULL)
+        p[0] = '\0';
+    b->data = p;
+    b->cap = need;
+    return CLC_OK;
+}
+
 enum clc_err clc_buf_append(struct clc_buf *b, const void *p, size_t n)
 {
     enum clc_err rc = reserve(b, n);

@@ -22,6 +22,11 @@ void clc_buf_cleanse(struct clc_buf *b);
 /* Empties the buffer, keeping its memory. */
 void clc_buf_reset(struct clc_buf *b);
 
+/* A sizing hint: makes room now, in one allocation of that size, for n more
+ * bytes (at most up to max), so that appends up to n do not reallocate.
+ * Appends still grow and check max as usual. Fails only with NOMEM. */
+enum clc_err clc_buf_reserve(struct clc_buf *b, size_t n);
+
 enum clc_err clc_buf_append(struct clc_buf *b, const void *p, size_t n);
 enum clc_err clc_buf_append_str(struct clc_buf *b, const char *s);
 enum clc_err clc_buf_append_byte(struct clc_buf *b, char c);

@@ -135,6 +135,47 @@ static void test_hmac_matches_openssl(void **state)
     }
 }
 
+/* The account's keyed HMAC (both key pads absorbed once, copied for each
+ * signature) agrees with OpenSSL's HMAC() for the same key lengths, with
+ * either key slot, and keeps agreeing when used again. */
+static void test_account_hmac_matches_openssl(void **state)
+{
+    static const size_t keylens[] = {1, 32, 63, 64, 65, 128};
+    static const char *const texts[] = {"", "GET\n\n\n", "x-ms-date:Sun, 22 Nov 2026\n/a/b"};
+    unsigned char key[128], mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (unsigned char)(i * 53 + 7);
+    for (size_t k = 0; k < sizeof keylens / sizeof keylens[0]; k++) {
+        struct emu_storage_accounts *all = calloc(1, sizeof *all);
+        struct emu_storage_account *a;
+        char *b64 = NULL;
+
+        assert_non_null(all);
+        a = &all->a[0];
+        all->n = 1;
+        assert_int_equal(clc_b64_encode(key, keylens[k], &b64, NULL), CLC_OK);
+        for (int slot = 0; slot < 2; slot++)
+            assert_int_equal(emu_storage_account_set_key(a, slot, b64, NULL), CLC_OK);
+        free(b64);
+        assert_int_equal(a->nkeys, 2);
+        for (size_t t = 0; t < 2 * sizeof texts / sizeof texts[0]; t++) {
+            const char *text = texts[t % (sizeof texts / sizeof texts[0])];
+            char got[64], *want = NULL;
+            assert_non_null(HMAC(EVP_sha256(), key, (int)keylens[k], (const unsigned char *)text,
+                                 strlen(text), mac, &maclen));
+            assert_int_equal(clc_b64_encode(mac, maclen, &want, NULL), CLC_OK);
+            assert_true(emu_storage_account_mac_b64(a, (int)(t % 2), text, strlen(text), got));
+            assert_string_equal(got, want);
+            free(want);
+        }
+        emu_storage_accounts_cleanup(all);
+        free(all);
+    }
+}
+
 static void test_no_or_bad_credentials(void **state)
 {
     struct clc_http_resp r;
@@ -313,6 +354,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_key),
         cmocka_unit_test(test_hmac_matches_openssl),
+        cmocka_unit_test(test_account_hmac_matches_openssl),
         cmocka_unit_test(test_no_or_bad_credentials),
         cmocka_unit_test(test_account_sas),
         cmocka_unit_test(test_service_sas),

@@ -178,6 +178,41 @@ static void test_binary_and_cleanse(void **state)
     clc_buf_cleanse(NULL);
 }
 
+/* The sizing hint: one allocation of the asked size, clamped to max, and
+ * appends within it keep the same memory. */
+static void test_reserve(void **state)
+{
+    (void)state;
+    struct clc_buf b;
+    clc_buf_init(&b, 1000);
+    assert_int_equal(clc_buf_reserve(&b, 300), CLC_OK);
+    assert_non_null(b.data);
+    assert_int_equal(b.cap, 301);
+    assert_string_equal(clc_buf_str(&b), "");
+    char *before = b.data;
+    char chunk[100];
+    memset(chunk, 'x', sizeof chunk);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(clc_buf_append(&b, chunk, sizeof chunk), CLC_OK);
+    assert_ptr_equal(b.data, before);
+    assert_int_equal(b.len, 300);
+    /* More than max allows: room up to max, not past it. */
+    assert_int_equal(clc_buf_reserve(&b, 5000), CLC_OK);
+    assert_int_equal(b.cap, 1001);
+    assert_int_equal(b.len, 300);
+    assert_int_equal(b.data[300], '\0');
+    /* Already room: nothing changes. */
+    assert_int_equal(clc_buf_reserve(&b, 10), CLC_OK);
+    assert_int_equal(b.cap, 1001);
+    assert_int_equal(clc_buf_append(&b, chunk, 100), CLC_OK);
+    clc_buf_cleanup(&b);
+    /* An unbounded buffer asked for everything is left as it is. */
+    clc_buf_init(&b, SIZE_MAX);
+    assert_int_equal(clc_buf_reserve(&b, SIZE_MAX), CLC_OK);
+    assert_null(b.data);
+    clc_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +220,7 @@ int main(void)
         cmocka_unit_test(test_zero_max), cmocka_unit_test(test_growth),
         cmocka_unit_test(test_appendf),  cmocka_unit_test(test_appendf_spare_edges),
         cmocka_unit_test(test_take),     cmocka_unit_test(test_binary_and_cleanse),
+        cmocka_unit_test(test_reserve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
