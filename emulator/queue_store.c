@@ -245,23 +245,14 @@ static void new_pop(char out[32])
 /* A random (version 4) UUID, as clc_rand_uuid writes it. */
 static void new_id(char out[37])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char b[POP_RAW];
-    size_t j = 0;
 
     if (!pop_raw(b)) {
         clc_rand_uuid(out);
         return;
     }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    for (size_t i = 0; i < sizeof b; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[j++] = '-';
-        out[j++] = hex[b[i] >> 4];
-        out[j++] = hex[b[i] & 0xf];
-    }
-    out[j] = '\0';
+    clc_uuid_from_bytes(b, out);
+    OPENSSL_cleanse(b, sizeof b);
 }
 
 static int queue_cmp(const struct emu_queue *q, const char *account, const char *name)

@@ -13,8 +13,6 @@
 #define MAX_URL 8192
 #define MAX_ERROR_NODES 64
 
-#define RID_BATCH 32
-
 struct clc_storage {
     struct clc_http *http;
     const struct clc_storage_cred *cred;
@@ -24,10 +22,7 @@ struct clc_storage {
     char *endpoint;  /* without trailing '/' */
     char *base_path; /* URI path of the endpoint without trailing '/'; "" for host-style */
     char *version;
-    /* Random bytes for request ids, drawn RID_BATCH ids per CSPRNG call
-     * (one client per thread); rid_used bytes of it are spent. */
-    unsigned char rid_pool[16 * RID_BATCH];
-    size_t rid_used;
+    struct clc_uuid_pool rids; /* request ids (one client per thread) */
 };
 
 int clc_storage_name_ok(const char *s)
@@ -106,7 +101,6 @@ enum clc_err clc_storage_new(const struct clc_storage_opts *o, struct clc_storag
     s = calloc(1, sizeof *s);
     if (!s)
         return CLC_ERR_NOMEM;
-    s->rid_used = sizeof s->rid_pool;
     s->cred = o->cred;
     if (o->retry)
         s->retry = *o->retry;
@@ -177,32 +171,6 @@ static enum clc_err build_url(const struct clc_storage *s, const struct clc_stor
     if (rc == CLC_ERR_LIMIT)
         return clc_errf(ei, rc, "storage: request URL over %d bytes", MAX_URL);
     return rc;
-}
-
-/* A version 4 UUID, as clc_rand_uuid makes, from the client's pool. */
-static void next_request_id(struct clc_storage *s, char out[37])
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char *b = NULL;
-    size_t j = 0;
-
-    if (s->rid_used + 16 > sizeof s->rid_pool) {
-        /* No safe way on without a CSPRNG, as in clc_rand_uuid. */
-        if (clc_rand_bytes(s->rid_pool, sizeof s->rid_pool) != CLC_OK)
-            abort();
-        s->rid_used = 0;
-    }
-    b = s->rid_pool + s->rid_used;
-    s->rid_used += 16;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    for (size_t i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[j++] = '-';
-        out[j++] = hex[b[i] >> 4];
-        out[j++] = hex[b[i] & 0xf];
-    }
-    out[j] = '\0';
 }
 
 /* "Name: " and a value into an empty buffer. */
@@ -290,7 +258,7 @@ enum clc_err clc_storage_send(struct clc_storage *s, const struct clc_storage_ca
         rc = clc_buf_append_byte(&path, '/');
     if (rc == CLC_OK)
         rc = clc_time_fmt_rfc1123(clc_clock_now(s->has_clock ? &s->clock : NULL), date);
-    next_request_id(s, rid);
+    clc_uuid_pool_next(&s->rids, rid);
     if (rc == CLC_OK)
         rc = header_line(&h_ver, "x-ms-version: ", s->version);
     if (rc == CLC_OK)

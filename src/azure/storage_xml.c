@@ -496,8 +496,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp)
 /* A byte that is a whole character, allowed in XML and sent as it is. */
 static int plain_ascii(unsigned char c)
 {
-    return (c >= 0x20 && c < 0x7f && c != '<' && c != '>' && c != '&') || c == '\t' ||
-           c == '\n';
+    return (c >= 0x20 && c < 0x7f && c != '<' && c != '>' && c != '&') || c == '\t' || c == '\n';
 }
 
 enum clc_err clc_xml_escape(struct clc_buf *b, const char *s, size_t n, struct clc_errinfo *ei)

@@ -69,19 +69,39 @@ void clc_rand_hex(char *out, size_t n)
     explicit_bzero(b, sizeof b);
 }
 
-void clc_rand_uuid(char out[37])
+void clc_uuid_from_bytes(unsigned char b[16], char out[37])
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char b[16];
-    rand_or_abort(b, sizeof b);
+    size_t j = 0;
+
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    size_t j = 0;
-    for (size_t i = 0; i < sizeof b; i++) {
+    for (size_t i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
             out[j++] = '-';
         out[j++] = hex[b[i] >> 4];
         out[j++] = hex[b[i] & 0xf];
     }
     out[j] = '\0';
+}
+
+void clc_uuid_pool_next(struct clc_uuid_pool *p, char out[37])
+{
+    unsigned char *b = NULL;
+
+    if (p->left < 16 || p->left > sizeof p->bytes) {
+        rand_or_abort(p->bytes, sizeof p->bytes);
+        p->left = sizeof p->bytes;
+    }
+    b = p->bytes + sizeof p->bytes - p->left;
+    p->left -= 16;
+    clc_uuid_from_bytes(b, out);
+    explicit_bzero(b, 16);
+}
+
+void clc_rand_uuid(char out[37])
+{
+    unsigned char b[16];
+    rand_or_abort(b, sizeof b);
+    clc_uuid_from_bytes(b, out);
 }

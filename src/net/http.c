@@ -29,8 +29,6 @@
 #define HTTP_SAFE_URL_MAX 256
 /* Hard ceiling on tries whatever the policy says: every loop is bounded. */
 #define HTTP_MAX_ATTEMPTS 50
-/* Request ids drawn per CSPRNG call: one call serves this many requests. */
-#define HTTP_RID_BATCH 32
 
 struct clc_http {
     CURL *curl;
@@ -46,10 +44,7 @@ struct clc_http {
     struct clc_clock clock;
     int has_clock;
     char errbuf[CURL_ERROR_SIZE];
-    /* Random bytes for request ids, drawn in batches (a handle is used by
-     * one thread at a time); rid_used bytes of it are spent. */
-    unsigned char rid_pool[16 * HTTP_RID_BATCH];
-    size_t rid_used;
+    struct clc_uuid_pool rids; /* request ids (a handle is used by one thread at a time) */
 };
 
 /* State shared with the curl callbacks during one transfer. */
@@ -129,7 +124,6 @@ enum clc_err clc_http_new(const struct clc_http_opts *opts, struct clc_http **ou
         h->clock = *opts->clock;
         h->has_clock = 1;
     }
-    h->rid_used = sizeof h->rid_pool;
     *out = h;
     h = NULL;
 out:
@@ -148,7 +142,7 @@ void clc_http_free(struct clc_http *h)
     free(h->user_agent);
     free(h->client_cert);
     free(h->client_key);
-    OPENSSL_cleanse(h->rid_pool, sizeof h->rid_pool);
+    OPENSSL_cleanse(&h->rids, sizeof h->rids);
     free(h);
 }
 
@@ -216,34 +210,6 @@ enum clc_err clc_http_auth_available(long schemes, struct clc_errinfo *ei)
         return clc_errf(ei, CLC_ERR_UNSUPPORTED,
                         "this libcurl (%s) has no SPNEGO/GSS-API (Kerberos) support", v->version);
     return CLC_OK;
-}
-
-/* A version 4 UUID (as clc_rand_uuid makes) from the handle's pool of random
- * bytes, refilled HTTP_RID_BATCH ids at a time. */
-static void next_request_id(struct clc_http *h, char out[37])
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char *b = NULL;
-    size_t j = 0;
-
-    if (h->rid_used + 16 > sizeof h->rid_pool) {
-        /* No safe way on without a CSPRNG, as in clc_rand_uuid. */
-        if (clc_rand_bytes(h->rid_pool, sizeof h->rid_pool) != CLC_OK)
-            abort();
-        h->rid_used = 0;
-    }
-    b = h->rid_pool + h->rid_used;
-    h->rid_used += 16;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    for (size_t i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[j++] = '-';
-        out[j++] = hex[b[i] >> 4];
-        out[j++] = hex[b[i] & 0xf];
-    }
-    out[j] = '\0';
-    OPENSSL_cleanse(b, 16);
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -638,7 +604,7 @@ enum clc_err clc_http_do(struct clc_http *h, const struct clc_http_req *req,
         snprintf(resp->client_request_id, sizeof resp->client_request_id, "%s",
                  req->client_request_id);
     } else if (!h->no_request_id) {
-        next_request_id(h, resp->client_request_id);
+        clc_uuid_pool_next(&h->rids, resp->client_request_id);
     }
     if ((rc = ensure_curl(h, ei)) != CLC_OK)
         goto out;

@@ -41,6 +41,54 @@ static void test_uuid(void **state)
     assert_string_not_equal(u, v);
 }
 
+static void assert_uuid_shape(const char *u)
+{
+    assert_int_equal(strlen(u), 36);
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23)
+            assert_int_equal(u[i], '-');
+        else
+            assert_non_null(strchr("0123456789abcdef", u[i]));
+    }
+    assert_int_equal(u[14], '4');
+    assert_non_null(strchr("89ab", u[19]));
+}
+
+/* Formatting fixed bytes: known text, version and variant forced. */
+static void test_uuid_from_bytes(void **state)
+{
+    (void)state;
+    unsigned char b[16];
+    char u[37];
+    memset(b, 0xff, sizeof b);
+    clc_uuid_from_bytes(b, u);
+    assert_string_equal(u, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+    memset(b, 0, sizeof b);
+    clc_uuid_from_bytes(b, u);
+    assert_string_equal(u, "00000000-0000-4000-8000-000000000000");
+}
+
+/* A zeroed pool works, ids stay well formed and distinct across refills,
+ * and spent bytes do not stay in the pool. */
+static void test_uuid_pool(void **state)
+{
+    (void)state;
+    struct clc_uuid_pool p;
+    static char ids[3 * CLC_UUID_BATCH + 1][37];
+    unsigned char zero[16] = {0};
+
+    memset(&p, 0, sizeof p);
+    for (int k = 0; k < 3 * CLC_UUID_BATCH + 1; k++) {
+        clc_uuid_pool_next(&p, ids[k]);
+        assert_uuid_shape(ids[k]);
+        size_t spent = sizeof p.bytes - p.left;
+        assert_memory_equal(p.bytes + spent - 16, zero, 16);
+        for (int j = 0; j < k; j++)
+            assert_string_not_equal(ids[j], ids[k]);
+    }
+    assert_int_equal(p.left, sizeof p.bytes - 16);
+}
+
 static void test_hex(void **state)
 {
     (void)state;
@@ -88,6 +136,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bytes),
         cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_uuid_from_bytes),
+        cmocka_unit_test(test_uuid_pool),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_below),
     };
