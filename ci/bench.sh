@@ -32,8 +32,10 @@ usage() {
   exit 2
 }
 
-# Configures Release (as ci/build.sh does) and builds only the given targets.
+# Configures Release (as ci/build.sh does) and builds only the given targets,
+# after installing what is missing (as ci/test.sh does).
 build_targets() {
+  "$root/ci/install-deps.sh"
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCLC_SANITIZE=OFF -DCLC_WERROR=ON >/dev/null
   cmake --build "$build" -j"$(nproc)" --target "$@" >/dev/null
 }
@@ -149,6 +151,11 @@ loopback_run() { # threads
 # repeated (median shown) so that other load on the machine hits both sides
 # alike; a missed target is printed as SHORT, not an error.
 bench_queue() {
+  # Azurite is the peer: installed as ci/test.sh installs it, when missing.
+  "$root/ci/install-deps.sh" --with-node
+  if [[ ! -x "$root/tests/interop/node_modules/.bin/azurite-queue" ]]; then
+    (cd "$root/tests/interop" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
   build_targets bench_queue bench_loopback certlc-emulator
   BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/certlc-bench.XXXXXX")
   EMU_PID='' AZ_PID=''
