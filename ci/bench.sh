@@ -33,9 +33,10 @@ usage() {
 }
 
 # Configures Release (as ci/build.sh does) and builds only the given targets,
-# after installing what is missing (as ci/test.sh does).
+# after installing what is missing (as ci/test.sh does; a caller needing
+# Node.js sets deps_flags=--with-node).
 build_targets() {
-  "$root/ci/install-deps.sh"
+  "$root/ci/install-deps.sh" ${deps_flags:-}
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCLC_SANITIZE=OFF -DCLC_WERROR=ON >/dev/null
   cmake --build "$build" -j"$(nproc)" --target "$@" >/dev/null
 }
@@ -151,12 +152,12 @@ loopback_run() { # threads
 # repeated (median shown) so that other load on the machine hits both sides
 # alike; a missed target is printed as SHORT, not an error.
 bench_queue() {
+  local deps_flags=--with-node
+  build_targets bench_queue bench_loopback certlc-emulator
   # Azurite is the peer: installed as ci/test.sh installs it, when missing.
-  "$root/ci/install-deps.sh" --with-node
   if [[ ! -x "$root/tests/interop/node_modules/.bin/azurite-queue" ]]; then
     (cd "$root/tests/interop" && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  build_targets bench_queue bench_loopback certlc-emulator
   BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/certlc-bench.XXXXXX")
   EMU_PID='' AZ_PID=''
   trap 'for p in $EMU_PID $AZ_PID; do stop_pid "$p"; done; rm -rf "$BENCH_TMP"' EXIT

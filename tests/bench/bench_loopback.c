@@ -167,9 +167,8 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--reply") == 0)
             reply = (size_t)arg_long(argv[i + 1], 1, MAX_MSG, "--reply");
         else {
-            fprintf(stderr,
-                    "usage: bench_loopback [--threads N] [--seconds S] [--request B] "
-                    "[--reply B]\n");
+            fprintf(stderr, "usage: bench_loopback [--threads N] [--seconds S] [--request B] "
+                            "[--reply B]\n");
             return 2;
         }
     }
@@ -189,10 +188,8 @@ int main(int argc, char **argv)
     close(ls);
     int64_t start = clc_mono_ms();
     for (int i = 0; i < threads; i++) {
-        p[i] = (struct pinger){.addr = a,
-                               .request = request,
-                               .reply = reply,
-                               .deadline_ms = start + seconds * 1000};
+        p[i] = (struct pinger){
+            .addr = a, .request = request, .reply = reply, .deadline_ms = start + seconds * 1000};
         if (pthread_create(&p[i].tid, NULL, ping, &p[i]) != 0) {
             fprintf(stderr, "bench_loopback: pthread_create failed\n");
             kill(child, SIGKILL);
